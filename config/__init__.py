@@ -1,0 +1,1 @@
+"""Cadencia configuration: settings, column mappings, policy and templates."""

@@ -1,0 +1,126 @@
+"""Cadencia's settings: one object, read from `CADENCIA_*` environment variables and `.env`.
+
+Defaults are the embedded mode: a SQLite ledger in a git-ignored state directory, the bundled
+sample exports, and the local provider sandbox. Secrets are `SecretStr` so that printing the
+settings (or a traceback holding them) never shows their values.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SOURCES = [
+    "salesforce_contacts",
+    "hubspot_contacts",
+    "erp_open_items",
+    "events",
+    "salesforce_opportunities",
+    "hubspot_deals",
+]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CADENCIA_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    state_dir: Path = Field(
+        default=Path(".cadencia"),
+        description="Where the SQLite ledger, Prefect's home, quarantine files and reports live.",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the ledger; default: SQLite file in the state directory.",
+    )
+    input_dir: Path = Field(
+        default=Path("data/samples"), description="Folder holding the CRM and ERP exports."
+    )
+    mappings_dir: Path | None = Field(
+        default=None,
+        description="Extra column mappings (YAML); a file here overrides a shipped one by name.",
+    )
+    sources: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_SOURCES),
+        description="Names of the source mappings to ingest (comma-separated in the env).",
+    )
+    provider_mode: Literal["sandbox", "outbox", "live"] = "sandbox"
+    timezone: str = "Europe/Madrid"
+    default_region: str = Field(
+        default="ES", description="Phone region used when a contact has no country."
+    )
+
+    # Provider credentials: only used with provider_mode=live.
+    sendgrid_api_key: SecretStr | None = None
+    whatsapp_access_token: SecretStr | None = None
+    twilio_auth_token: SecretStr | None = None
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _split_sources(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'Europe/Madrid'"
+            ) from exc
+        return value
+
+    @property
+    def ledger_url(self) -> str:
+        """The ledger's SQLAlchemy URL (a secret: it may carry a password)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.state_dir / 'ledger.db').resolve()}"
+
+    @property
+    def prefect_home(self) -> Path:
+        return (self.state_dir / "prefect").resolve()
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return (self.state_dir / "quarantine").resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def settings_problem(exc: Exception) -> str:
+    """One readable line per invalid setting, naming the environment variable to fix."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"CADENCIA_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+    return str(exc)
+
+
+def masked_url(url: str) -> str:
+    """A database URL fit for logs: the password replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

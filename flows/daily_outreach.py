@@ -1,0 +1,115 @@
+"""The daily outreach job, read top to bottom like its table of contents.
+
+ingest the exports → (contacts → decide → deliver: later issues) → summarise.
+Each step is a Prefect task defined in `tasks/`; this file only wires them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed, State
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from config.settings import get_settings, masked_url
+from tasks.ledger.db import engine_for, migrate
+from tasks.ledger.runs import finish_run, start_run
+from tasks.report.artifacts import publish_ingestion_artifacts, source_counts
+from tasks.sources.errors import SourceFileError
+from tasks.sources.ingest import SourceResult, ingest_source
+from tasks.sources.mapping import load_mappings
+from tasks.sources.record import record_ingestion
+
+
+def outreach_day(as_of: date | None, timezone: str) -> date:
+    """`as_of` defaults to the run's scheduled start, as a date in the business time zone."""
+    if as_of is not None:
+        return as_of
+    scheduled = flow_run.scheduled_start_time
+    moment = scheduled if isinstance(scheduled, datetime) else datetime.now(ZoneInfo("UTC"))
+    return moment.astimezone(ZoneInfo(timezone)).date()
+
+
+@task(name="prepare-ledger", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def prepare_ledger(ledger_url: str) -> None:
+    """Apply pending migrations; safe to run at every start and from concurrent runs."""
+    migrate(ledger_url)
+
+
+@flow(
+    name="daily-outreach",
+    task_runner=ThreadPoolTaskRunner(max_workers=2),
+    retries=0,
+    log_prints=False,
+)
+def daily_outreach(as_of: date | None = None) -> State:
+    """Cadencia's daily job for one business day (`as_of`, default: the scheduled day)."""
+    logger = get_run_logger()
+    settings = get_settings()
+    day = outreach_day(as_of, settings.timezone)
+    logger.info("Outreach day %s, ledger %s", day, masked_url(settings.ledger_url))
+
+    prepare_ledger(settings.ledger_url)
+    engine = engine_for(settings.ledger_url)
+    run_id = start_run(engine, flow="daily_outreach", as_of=day, flow_run_id=_flow_run_id())
+    try:
+        mappings = load_mappings(settings)
+    except SourceFileError as problem:
+        finish_run(engine, run_id, status="failed", summary={"problems": [str(problem)]})
+        return Failed(message=str(problem))
+
+    # 1. Ingest every source (one task per source), validate, quarantine bad rows.
+    futures = [
+        ingest_source.with_options(task_run_name=f"ingest-{m.name}").submit(
+            m, settings.input_dir, settings.timezone
+        )
+        for m in mappings
+    ]
+    outcomes = [f.result() for f in futures]
+    results = [o for o in outcomes if isinstance(o, SourceResult)]
+    problems = [o for o in outcomes if isinstance(o, SourceFileError)]
+    quarantine_file = record_ingestion(
+        settings.ledger_url, run_id, results, settings.quarantine_dir
+    )
+
+    # 2. Summarise for the Prefect UI and the ledger.
+    publish_ingestion_artifacts(results, problems, day.isoformat())
+    summary = _summary(run_id, day, results, problems, quarantine_file)
+    if problems:
+        for p in problems:
+            logger.error("%s", p)
+        finish_run(engine, run_id, status="failed", summary=summary)
+        return Failed(message="\n".join(str(p) for p in problems), data=summary)
+    finish_run(engine, run_id, status="completed", summary=summary)
+    return Completed(message=f"run {run_id} completed", data=summary)
+
+
+def _flow_run_id() -> str | None:
+    run_id = flow_run.id
+    return str(run_id) if run_id else None
+
+
+def _summary(
+    run_id: int,
+    day: date,
+    results: list[SourceResult],
+    problems: list[SourceFileError],
+    quarantine_file: Path | None,
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "as_of": day.isoformat(),
+        "sources": source_counts(results),
+        "problems": [str(p) for p in problems],
+        "quarantine_file": str(quarantine_file) if quarantine_file else None,
+    }
+
+
+if __name__ == "__main__":
+    daily_outreach()

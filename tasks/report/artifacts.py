@@ -1,0 +1,91 @@
+"""Prefect UI artifacts for a run: what was read, accepted and quarantined, and why.
+
+Artifacts live in Prefect's database and are shown to anyone with UI access, so they carry
+counts, column names and reasons only, never a cell value (a phone number or an email).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from tasks.sources.errors import SourceFileError
+from tasks.sources.ingest import SourceResult
+
+
+def source_counts(results: Sequence[SourceResult]) -> list[dict[str, object]]:
+    return [
+        {
+            "source": r.source,
+            "file": r.path.name,
+            "format": r.file_format
+            + (f" {r.encoding}" if r.encoding else "")
+            + (f" {_delim(r.delimiter)}" if r.delimiter else ""),
+            "rows read": r.rows_read,
+            "accepted": r.rows_accepted,
+            "quarantined": r.rows_quarantined,
+        }
+        for r in results
+    ]
+
+
+def top_quarantine_reasons(results: Sequence[SourceResult], limit: int = 15) -> pd.DataFrame:
+    frames = [r.quarantine[["source", "column", "reason"]] for r in results if len(r.quarantine)]
+    if not frames:
+        return pd.DataFrame(columns=["source", "column", "reason", "rows"])
+    q = pd.concat(frames, ignore_index=True)
+    top = q.groupby(["source", "column", "reason"], sort=False).size().rename("rows").reset_index()
+    return top.sort_values("rows", ascending=False, kind="stable").head(limit)
+
+
+def ingestion_markdown(
+    results: Sequence[SourceResult], problems: Sequence[SourceFileError], as_of: str
+) -> str:
+    lines = [f"# Ingestion for {as_of}", ""]
+    if problems:
+        lines += ["## Files that stopped the run", ""]
+        lines += [
+            f"- **{p.file.rsplit('/', 1)[-1]}**: {p.problem}. *Fix:* {p.fix}" for p in problems
+        ]
+        lines.append("")
+    lines += [
+        "| source | file | format | rows read | accepted | quarantined |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for row in source_counts(results):
+        lines.append("| " + " | ".join(str(v) for v in row.values()) + " |")
+    top = top_quarantine_reasons(results)
+    if len(top):
+        lines += [
+            "",
+            "## Top quarantine reasons",
+            "",
+            "| source | column | reason | rows |",
+            "|---|---|---|---:|",
+        ]
+        for rec in top.itertuples(index=False):
+            lines.append(f"| {rec.source} | {rec.column} | {rec.reason} | {rec.rows} |")
+    return "\n".join(lines) + "\n"
+
+
+def _delim(delimiter: str) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(delimiter, delimiter)
+
+
+@task(name="publish-ingestion-artifacts", cache_policy=NO_CACHE)
+def publish_ingestion_artifacts(
+    results: list[SourceResult], problems: list[SourceFileError], as_of: str
+) -> None:
+    create_markdown_artifact(
+        ingestion_markdown(results, problems, as_of),
+        key="ingestion-summary",
+        description="Rows read, accepted and quarantined per source",
+    )
+    create_table_artifact(source_counts(results), key="ingestion-sources")
+    top = top_quarantine_reasons(results)
+    if len(top):
+        create_table_artifact(top.to_dict("records"), key="quarantine-reasons")

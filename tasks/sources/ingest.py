@@ -1,0 +1,279 @@
+"""Ingest one source: find its file, read it, parse its columns, validate, quarantine bad rows.
+
+The invariant every caller relies on: rows read = rows accepted + rows quarantined. A row with
+any problem is quarantined whole (one quarantine line per problem: file, row, column, value,
+reason); a file-level problem raises `SourceFileError` before anything is accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.sources import coerce
+from tasks.sources.errors import SourceFileError
+from tasks.sources.mapping import SourceMapping
+from tasks.sources.readers import RawFile, read_export
+from tasks.sources.schemas import KINDS, schema_for
+
+QUARANTINE_COLUMNS = ["source", "file", "row", "column", "value", "reason"]
+REQUIRED_EMPTY = "empty value in required column"
+
+
+@dataclass
+class SourceResult:
+    source: str
+    kind: str
+    system: str
+    path: Path
+    file_format: str
+    encoding: str | None
+    delimiter: str | None
+    sha256: str
+    rows_read: int
+    accepted: pd.DataFrame  # Cadencia's fields, typed, plus source/system/source_row
+    quarantine: pd.DataFrame  # QUARANTINE_COLUMNS
+
+    @property
+    def rows_accepted(self) -> int:
+        return len(self.accepted)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return self.rows_read - self.rows_accepted
+
+
+def locate(mapping: SourceMapping, input_dir: Path) -> Path:
+    matches = sorted(p for p in input_dir.glob(mapping.file) if p.is_file())
+    if not matches:
+        raise SourceFileError(
+            input_dir / mapping.file,
+            f"no file matches {mapping.file!r} for source {mapping.name!r}",
+            "put the export in the input folder (CADENCIA_INPUT_DIR), change 'file' in the "
+            "mapping, or remove the source from CADENCIA_SOURCES",
+        )
+    if len(matches) > 1:
+        names = ", ".join(p.name for p in matches)
+        raise SourceFileError(
+            input_dir / mapping.file,
+            f"several files match {mapping.file!r} ({names})",
+            "keep one export per source in the input folder, or make 'file' in the mapping exact",
+        )
+    return matches[0]
+
+
+def ingest(mapping: SourceMapping, input_dir: Path, default_tz: str) -> SourceResult:
+    path = locate(mapping, input_dir)
+    headers = list(dict.fromkeys(mapping.columns.values()))
+    opts = mapping.options
+    raw = read_export(
+        path, headers, encoding=opts.encoding, delimiter=opts.delimiter, sheet=opts.sheet
+    )
+    typed, problems = parse_fields(raw, mapping, default_tz)
+    problems = pd.concat(
+        [problems, validate(typed, mapping.kind), duplicates(typed, mapping.kind, raw.rows)],
+        ignore_index=True,
+    )
+    quarantine = quarantine_rows(problems, raw, mapping)
+    bad_index = problems["index"].unique()
+    keep = np.ones(len(typed), dtype=bool)
+    keep[bad_index.astype(np.int64)] = False
+    accepted = typed[keep].copy()
+    accepted.insert(0, "source", mapping.name)
+    accepted.insert(1, "system", mapping.system)
+    accepted.insert(2, "source_row", raw.rows[keep].astype(np.int64))
+    accepted.index = pd.RangeIndex(len(accepted))
+    return SourceResult(
+        source=mapping.name,
+        kind=mapping.kind,
+        system=mapping.system,
+        path=path,
+        file_format=raw.file_format,
+        encoding=raw.encoding,
+        delimiter=raw.delimiter,
+        sha256=raw.sha256,
+        rows_read=len(typed) + len(raw.bad_rows),
+        accepted=accepted,
+        quarantine=quarantine,
+    )
+
+
+def parse_fields(
+    raw: RawFile, mapping: SourceMapping, default_tz: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Typed columns for every field of the kind (unmapped optional fields stay empty)."""
+    spec = KINDS[mapping.kind]
+    opts = mapping.options
+    formats = coerce.date_formats(opts.dayfirst, opts.date_formats)
+    tz = opts.timezone or default_tz
+    number_fields = [f for f in mapping.columns if spec.fields[f].type == "number"]
+    decimal = coerce.sniff_decimal(
+        [raw.frame[mapping.columns[f]] for f in number_fields], raw.delimiter, raw.typed
+    )
+    columns: dict[str, pd.Series] = {}
+    problems: list[pd.DataFrame] = []
+    n = len(raw.frame)
+    for name, fs in spec.fields.items():
+        if name not in mapping.columns:
+            columns[name] = _empty(fs.type, n)
+            continue
+        cells = raw.frame[mapping.columns[name]]
+        if fs.type == "bool":
+            parsed = coerce.parse_bool(cells)
+        elif fs.type == "number":
+            parsed = coerce.parse_number(cells, decimal)
+        elif fs.type == "datetime":
+            parsed = coerce.parse_datetime(cells, formats, tz)
+        elif fs.type == "date":
+            parsed = coerce.parse_date(cells, formats)
+        elif fs.type == "currency":
+            parsed = coerce.parse_code(cells)
+        elif fs.type == "enum":
+            parsed = coerce.parse_enum(cells, mapping.values.get(name))
+        else:
+            parsed = coerce.Parsed(coerce.text(cells), pd.Series(False, index=cells.index), "")
+        columns[name] = parsed.values
+        if parsed.reason and parsed.bad.any():
+            problems.append(_problems(np.flatnonzero(parsed.bad.to_numpy()), name, parsed.reason))
+    typed = pd.DataFrame(columns, index=pd.RangeIndex(n))
+    if mapping.kind == "open_items":
+        # ERPs disagree on the sign of payments and credit notes (Business Central writes them
+        # negative); Cadencia reads their size. A negative invoice is still an error.
+        settling = typed["doc_type"].isin(["payment", "credit_note"]).to_numpy()
+        for col in ("amount", "open_amount"):
+            typed.loc[settling, col] = typed.loc[settling, col].abs()
+    return typed, _concat(problems)
+
+
+def validate(typed: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Run the kind's pandera schema; every failed check becomes a (row, field, reason)."""
+    schema = schema_for(kind, list(typed.columns))
+    try:
+        schema.validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        return _failures_to_problems(exc.failure_cases, kind)
+    return _concat([])
+
+
+def _failures_to_problems(failures: pd.DataFrame, kind: str) -> pd.DataFrame:
+    failures = failures[failures["index"].notna()]
+    rules = KINDS[kind].row_rules
+    reasons = {rule: (field, reason) for rule, (field, reason) in rules.items()}
+    by_reason = {reason: field for field, reason in reasons.values()}
+    out = pd.DataFrame(
+        {
+            "index": failures["index"].astype(np.int64).to_numpy(),
+            "field": failures["column"].astype(object).to_numpy(),
+            "reason": failures["check"].astype(str).to_numpy(),
+        }
+    )
+    wide = failures["schema_context"].to_numpy() == "DataFrameSchema"
+    out.loc[wide, "field"] = out.loc[wide, "reason"].map(by_reason)
+    out["reason"] = out["reason"].replace({"not_nullable": REQUIRED_EMPTY})
+    return out.drop_duplicates(["index", "field", "reason"]).reset_index(drop=True)
+
+
+def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame:
+    """A repeated key (same id twice in one file) keeps the first row and quarantines the rest."""
+    key = list(KINDS[kind].key)
+    present = typed[key].notna().all(axis=1)
+    dup = typed.duplicated(subset=key, keep="first") & present
+    if not dup.any():
+        return _concat([])
+    first_pos = typed[present].reset_index().groupby(key, sort=False)["index"].transform("first")
+    first_of = pd.Series(first_pos.to_numpy(), index=typed.index[present])
+    idx = np.flatnonzero(dup.to_numpy())
+    firsts = rows[first_of.loc[idx].to_numpy()]
+    return pd.DataFrame(
+        {
+            "index": idx,
+            "field": key[-1],
+            "reason": [f"duplicate id (first seen in row {r})" for r in firsts],
+        }
+    )
+
+
+def quarantine_rows(problems: pd.DataFrame, raw: RawFile, mapping: SourceMapping) -> pd.DataFrame:
+    """One line per problem, naming the export's own column header and the cell as written."""
+    problems = problems.drop_duplicates(["index", "field"], keep="first")
+    parts = []
+    for field, group in problems.groupby("field", sort=False):
+        header = mapping.header_for(str(field))
+        idx = group["index"].to_numpy(np.int64)
+        values = (
+            raw.frame[header].iloc[idx].astype(object).to_numpy()
+            if header in raw.frame
+            else np.full(len(idx), None)
+        )
+        parts.append(
+            pd.DataFrame(
+                {
+                    "row": raw.rows[idx],
+                    "column": header,
+                    "value": values,
+                    "reason": group["reason"].to_numpy(),
+                }
+            )
+        )
+    if raw.bad_rows:
+        parts.append(
+            pd.DataFrame(
+                {
+                    "row": [r for r, _, _ in raw.bad_rows],
+                    "column": "(whole row)",
+                    "value": [line for _, line, _ in raw.bad_rows],
+                    "reason": [reason for _, _, reason in raw.bad_rows],
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    out = pd.concat(parts, ignore_index=True)
+    out["value"] = out["value"].where(pd.notna(out["value"]), None)
+    out.insert(0, "source", mapping.name)
+    out.insert(1, "file", raw.path.name)
+    return out.sort_values(["row", "column"], kind="stable").reset_index(drop=True)[
+        QUARANTINE_COLUMNS
+    ]
+
+
+def _empty(ftype: str, n: int) -> pd.Series:
+    dtype = {
+        "bool": "boolean",
+        "number": "float64",
+        "datetime": "datetime64[us, UTC]",
+        "date": "datetime64[us]",
+    }.get(ftype, "str")
+    return pd.Series(
+        pd.NA if dtype in ("boolean", "str") else None, index=pd.RangeIndex(n), dtype=dtype
+    )
+
+
+def _problems(idx: np.ndarray, field: str, reason: str) -> pd.DataFrame:
+    return pd.DataFrame({"index": idx.astype(np.int64), "field": field, "reason": reason})
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame({"index": pd.Series(dtype=np.int64), "field": [], "reason": []})
+    return pd.concat(frames, ignore_index=True)
+
+
+# --- Prefect tasks: thin wrappers, one per source and one to record them ---------------------
+
+
+@task(name="ingest-source", cache_policy=NO_CACHE, retries=0)
+def ingest_source(
+    mapping: SourceMapping, input_dir: Path, default_tz: str
+) -> SourceResult | SourceFileError:
+    """A file-level problem is returned, not raised, so one run reports every broken file."""
+    try:
+        return ingest(mapping, input_dir, default_tz)
+    except SourceFileError as problem:
+        return problem

@@ -1,0 +1,385 @@
+"""Turn an export file into a frame of raw text cells, whatever its format or encoding.
+
+Exports arrive as CSV in UTF-8, UTF-8 with BOM, UTF-16 (Excel "Unicode text") or Windows-1252,
+comma/semicolon/tab delimited, or as XLSX or Parquet. Everything downstream works on the text
+exactly as the user would see it in the file, so the same data gives the same result whatever
+the container. Only the columns the mapping uses are read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import difflib
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from tasks.sources.errors import SourceFileError
+
+CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
+XLSX_SUFFIXES = {".xlsx", ".xlsm"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+DELIMITERS = (",", ";", "\t", "|")
+_CHUNK = 8 << 20
+
+
+@dataclass
+class RawFile:
+    """Text cells of one export, with what we learnt about the file on the way."""
+
+    path: Path
+    frame: pd.DataFrame  # one str column per mapped header, <NA> for empty cells
+    rows: np.ndarray  # spreadsheet row number of each frame row (header = 1)
+    file_format: str
+    encoding: str | None
+    delimiter: str | None
+    sha256: str
+    typed: bool  # cells came from typed storage (XLSX/Parquet): numbers use a decimal point
+    bad_rows: list[tuple[int, str, str]] = field(default_factory=list)  # (row, text, reason)
+
+
+def file_format_of(path: Path, head: bytes) -> str:
+    suffix = path.suffix.lower()
+    if head.startswith(b"PK\x03\x04"):
+        if suffix in XLSX_SUFFIXES:
+            return "xlsx"
+        raise SourceFileError(
+            path,
+            "this is an Excel workbook (or another zip file), not a text file",
+            "rename it to .xlsx, or save it from Excel as 'CSV UTF-8'",
+        )
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if suffix in XLSX_SUFFIXES:
+        raise SourceFileError(
+            path, "the file is not a valid XLSX workbook", "open it in Excel and save it as .xlsx"
+        )
+    if suffix in PARQUET_SUFFIXES:
+        raise SourceFileError(path, "the file is not a valid Parquet file", "re-export it")
+    if suffix == ".xls":
+        raise SourceFileError(
+            path, "legacy .xls workbooks are not supported", "save it from Excel as .xlsx or CSV"
+        )
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    raise SourceFileError(
+        path,
+        f"unknown file format {suffix or '(no extension)'!r}",
+        "export as .csv, .xlsx or .parquet",
+    )
+
+
+def read_export(
+    path: Path,
+    headers: list[str],
+    *,
+    encoding: str = "auto",
+    delimiter: str = "auto",
+    sheet: str | int = 0,
+) -> RawFile:
+    """Read the mapped `headers` of one export as text cells."""
+    if not path.is_file():
+        raise SourceFileError(
+            path,
+            "file not found",
+            "put the export there, point CADENCIA_INPUT_DIR at its folder, "
+            "or remove this source from CADENCIA_SOURCES",
+        )
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    if not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
+        raise SourceFileError(path, "the file is empty", "re-export it with its header row")
+    fmt = file_format_of(path, head)
+    if fmt == "csv":
+        return _read_csv(path, headers, encoding, delimiter)
+    if fmt == "xlsx":
+        return _read_typed(path, fmt, headers, lambda: _load_xlsx(path, sheet))
+    return _read_typed(path, fmt, headers, lambda: _load_parquet(path, headers))
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+
+def sniff_encoding(path: Path, declared: str = "auto") -> tuple[str, str]:
+    """Return (encoding for the reader, sha256) in one pass over the bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        first = fh.read(_CHUNK)
+        if declared != "auto":
+            enc = declared
+        elif first.startswith(codecs.BOM_UTF8):
+            enc = "utf-8-sig"
+        elif first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            enc = "utf-16"
+        elif b"\x00" in first:
+            raise SourceFileError(
+                path,
+                "unreadable encoding: the file holds binary data (NUL bytes), not text",
+                "export it again as 'CSV UTF-8' (or point the mapping at the right file)",
+            )
+        else:
+            enc = "utf-8"
+        decoder = codecs.getincrementaldecoder(codecs.lookup(enc).name)()
+        chunk = first
+        ok = True
+        while chunk:
+            digest.update(chunk)
+            if ok:
+                try:
+                    decoder.decode(chunk, final=False)
+                except UnicodeDecodeError:
+                    ok = False
+            chunk = fh.read(_CHUNK)
+        if ok:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                ok = False
+    if ok:
+        return enc, digest.hexdigest()
+    if declared != "auto":
+        raise SourceFileError(
+            path,
+            f"unreadable encoding: the file is not valid {declared}",
+            "set options.encoding in the mapping to the file's real encoding, or use 'auto'",
+        )
+    # Not UTF-8: Windows-1252 is what Spanish and Latin American Excel writes; Latin-1 maps
+    # every byte, so it is the last resort for the five bytes cp1252 leaves undefined.
+    try:
+        with path.open("rb") as fh:
+            dec = codecs.getincrementaldecoder("cp1252")()
+            while chunk := fh.read(_CHUNK):
+                dec.decode(chunk)
+        return "cp1252", digest.hexdigest()
+    except UnicodeDecodeError:
+        return "latin-1", digest.hexdigest()
+
+
+def _header_line(path: Path, encoding: str) -> str:
+    with path.open("r", encoding=encoding, newline="") as fh:
+        for line in fh:
+            if line.strip():
+                return line.rstrip("\r\n")
+    return ""
+
+
+def sniff_delimiter(header: str) -> str:
+    """The delimiter is the separator the header line uses most (outside quotes)."""
+    unquoted = header
+    if '"' in header:
+        unquoted = "".join(part for i, part in enumerate(header.split('"')) if i % 2 == 0)
+    counts = {d: unquoted.count(d) for d in DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> RawFile:
+    enc, sha = sniff_encoding(path, encoding)
+    header_line = _header_line(path, enc)
+    delim = delimiter if delimiter != "auto" else sniff_delimiter(header_line)
+    try:
+        names = next(csv.reader([header_line], delimiter=delim))
+    except (csv.Error, StopIteration):
+        names = []
+    names = [n.strip().lstrip("\ufeff") for n in names]
+    selected = resolve_headers(path, names, headers, delim)
+
+    bad: list[str] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        bad.append(f"expected {row.expected_columns} fields, found {row.actual_columns}")
+        return "skip"
+
+    def read(handler: Callable | None, threads: bool) -> pa.Table:
+        return pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(
+                encoding=enc, column_names=names, skip_rows=1, use_threads=threads
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delim, newlines_in_values=True, invalid_row_handler=handler
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={names[i]: pa.string() for i in selected.values()},
+                include_columns=[names[i] for i in selected.values()],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+                null_values=[""],
+            ),
+        )
+
+    try:
+        table = read(on_invalid, True)
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise SourceFileError(
+            path,
+            f"the file cannot be parsed as {_delimiter_name(delim)}-delimited CSV ({exc})",
+            "check the delimiter and quoting, or set options.delimiter in the mapping",
+        ) from None
+    bad_rows: list[tuple[int, str, str]] = []
+    if bad:
+        # Rare path: re-read single-threaded, where Arrow knows the line number of each bad row.
+        numbered: list[tuple[int, str, str]] = []
+
+        def on_invalid_numbered(row: pacsv.InvalidRow) -> str:
+            reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+            numbered.append((int(row.number or 0), row.text[:200], reason))
+            return "skip"
+
+        table = read(on_invalid_numbered, False)
+        bad_rows = numbered
+    frame = _arrow_to_text_frame(table, {h: names[i] for h, i in selected.items()})
+    total = len(frame) + len(bad_rows)
+    rows = np.arange(2, total + 2)
+    if bad_rows:
+        rows = np.setdiff1d(rows, np.array([r for r, _, _ in bad_rows]))[: len(frame)]
+    return RawFile(path, frame, rows, "csv", enc, delim, sha, typed=False, bad_rows=bad_rows)
+
+
+def _delimiter_name(delim: str) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(delim, repr(delim))
+
+
+def resolve_headers(path: Path, names: list[str], wanted: list[str], delim: str) -> dict[str, int]:
+    """Map each wanted header to its column index; exact match first, then case-insensitive."""
+    exact = {n: i for i, n in enumerate(names)}
+    folded = {n.casefold(): i for i, n in enumerate(names)}
+    found: dict[str, int] = {}
+    missing: list[str] = []
+    for h in wanted:
+        if h in exact:
+            found[h] = exact[h]
+        elif h.casefold() in folded:
+            found[h] = folded[h.casefold()]
+        else:
+            missing.append(h)
+    if missing:
+        raise SourceFileError(path, _missing_message(missing, names, delim), _MISSING_FIX)
+    return found
+
+
+_MISSING_FIX = (
+    "add the column to the export, or change the mapping's 'columns' so the field points at "
+    "the header your export uses (docs/sources.md)"
+)
+
+
+def _missing_message(missing: list[str], names: list[str], delim: str | None) -> str:
+    parts = []
+    for h in missing:
+        close = difflib.get_close_matches(h, names, n=1, cutoff=0.6)
+        parts.append(f"{h!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    msg = f"missing required column{'s' if len(missing) > 1 else ''} " + ", ".join(parts)
+    if delim is not None and len(names) <= 1:
+        msg += (
+            f"; the header has a single column when split on {_delimiter_name(delim)}, "
+            "so the delimiter may be wrong"
+        )
+    return msg
+
+
+def _arrow_to_text_frame(table: pa.Table, header_to_name: dict[str, str]) -> pd.DataFrame:
+    data = {}
+    for header, name in header_to_name.items():
+        col = table.column(name).to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow"))
+        data[header] = col.astype("str") if col.dtype != "str" else col
+    return pd.DataFrame(data)
+
+
+# --- XLSX and Parquet -----------------------------------------------------------------------
+
+
+def _load_xlsx(path: Path, sheet: str | int) -> pd.DataFrame:
+    try:
+        return pd.read_excel(path, sheet_name=sheet, dtype=object, engine="openpyxl")
+    except ValueError as exc:
+        raise SourceFileError(
+            path, f"cannot read the sheet ({exc})", "set options.sheet in the mapping"
+        ) from None
+    except Exception as exc:  # openpyxl raises many types for damaged workbooks
+        raise SourceFileError(
+            path, f"the workbook cannot be read ({type(exc).__name__})", "save it again from Excel"
+        ) from None
+
+
+def _load_parquet(path: Path, headers: list[str]) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        schema_names = pq.read_schema(path).names
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SourceFileError(
+            path, f"the Parquet file cannot be read ({exc})", "re-export it"
+        ) from None
+    wanted = [
+        n
+        for n in schema_names
+        if n in set(headers) or n.casefold() in {h.casefold() for h in headers}
+    ]
+    return pq.read_table(path, columns=wanted or None).to_pandas()
+
+
+def _read_typed(
+    path: Path, fmt: str, headers: list[str], load: Callable[[], pd.DataFrame]
+) -> RawFile:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    df = load()
+    names = [str(c).strip() for c in df.columns]
+    df.columns = names
+    selected = resolve_headers(path, names, headers, None)
+    df = df.dropna(how="all")  # Excel keeps formatted but empty rows
+    frame = pd.DataFrame({h: typed_to_text(df.iloc[:, i]) for h, i in selected.items()})
+    rows = df.index.to_numpy() + 2
+    frame.index = pd.RangeIndex(len(frame))
+    return RawFile(path, frame, rows, fmt, None, None, digest.hexdigest(), typed=True)
+
+
+def typed_to_text(col: pd.Series) -> pd.Series:
+    """Write typed cells as the text a CSV export of them holds (dot decimals, ISO dates)."""
+    if pd.api.types.is_bool_dtype(col):
+        out = col.map({True: "true", False: "false"})
+    elif pd.api.types.is_integer_dtype(col):
+        out = col.astype("Int64").astype("str")
+    elif pd.api.types.is_float_dtype(col) or pd.api.types.is_datetime64_any_dtype(col):
+        out = pd.Series([_cell_text(v) for v in col], index=col.index, dtype=object)
+    elif pd.api.types.is_string_dtype(col) and col.dtype != object:
+        out = col
+    else:
+        out = pd.Series([_cell_text(v) for v in col], index=col.index, dtype=object)
+    out = out.astype("str").str.strip()
+    return out.where(out.notna() & (out != "") & (out != "<NA>"), pd.NA).astype("str")
+
+
+def _cell_text(value: object) -> object:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return pd.NA
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        if math.isnan(value):
+            return pd.NA
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    if isinstance(value, pd.Timestamp | datetime):
+        ts = pd.Timestamp(value)
+        if ts.tzinfo is not None:
+            return ts.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+        if ts == ts.normalize():
+            return ts.strftime("%Y-%m-%d")
+        return ts.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)

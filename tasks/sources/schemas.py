@@ -1,0 +1,230 @@
+"""What Cadencia needs from each kind of export, as declarative schemas.
+
+`FieldSpec` says how a column is parsed (its type) and whether it must be mapped and filled;
+the pandera schema built from it states the row rules that send a row to quarantine.
+Failure messages here are the quarantine reasons users read, so they are written for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandas as pd
+import pandera.pandas as pa
+
+FieldType = Literal["str", "bool", "date", "datetime", "number", "currency", "enum"]
+
+CHANNELS = ("email", "whatsapp", "sms", "rcs", "voice", "in_app")
+EVENT_TYPES = (
+    "delivered",
+    "opened",
+    "clicked",
+    "bounced",
+    "read",
+    "replied",
+    "failed",
+    "unsubscribed",
+    "call_outcome",
+    "promise_to_pay",
+    "payment",
+    "dispute",
+    "in_app_seen",
+)
+DOC_TYPES = ("invoice", "payment", "credit_note")
+RENEWAL_STATUSES = ("open", "won", "lost")
+
+# ISO 4217 active codes (data, not logic: a currency outside this list is a typo or a placeholder).
+_ISO_4217_CODES = """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD
+    BTN BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP
+    DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR
+    IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD
+    MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB
+    PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD
+    SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS
+    VED VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG ZWL
+"""
+ISO_4217 = frozenset(_ISO_4217_CODES.split())
+
+# Dates outside this window are typos (year 0026, 20250), not real business dates.
+EARLIEST_DATE = pd.Timestamp("1990-01-01")
+LATEST_DATE = pd.Timestamp("2100-12-31")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    type: FieldType = "str"
+    required: bool = False  # the mapping must map it and every row must fill it
+    choices: tuple[str, ...] = ()  # for enums
+    non_negative: bool = False
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    fields: dict[str, FieldSpec]
+    key: tuple[str, ...]  # unique within one file
+    row_rules: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # row rule name -> (blamed field, reason); the check itself is in _row_rule_checks
+
+
+KINDS: dict[str, KindSpec] = {
+    "contacts": KindSpec(
+        fields={
+            "source_id": FieldSpec(required=True),
+            "account_id": FieldSpec(),
+            "crm_account_id": FieldSpec(),
+            "account_name": FieldSpec(),
+            "first_name": FieldSpec(),
+            "last_name": FieldSpec(),
+            "title": FieldSpec(),
+            "role": FieldSpec(),
+            "email": FieldSpec(),
+            "phone": FieldSpec(),
+            "mobile_phone": FieldSpec(),
+            "country": FieldSpec(),
+            "language": FieldSpec(),
+            "email_opt_out": FieldSpec(type="bool"),
+            "do_not_call": FieldSpec(type="bool"),
+            "email_opt_in": FieldSpec(type="bool"),
+            "whatsapp_opt_in": FieldSpec(type="bool"),
+            "sms_opt_in": FieldSpec(type="bool"),
+            "marketing_opt_in": FieldSpec(type="bool"),
+            "last_modified": FieldSpec(type="datetime", required=True),
+        },
+        key=("source_id",),
+    ),
+    "open_items": KindSpec(
+        fields={
+            "doc_type": FieldSpec(type="enum", required=True, choices=DOC_TYPES),
+            "doc_number": FieldSpec(required=True),
+            "account_id": FieldSpec(required=True),
+            "customer_type": FieldSpec(),
+            "issue_date": FieldSpec(type="date", required=True),
+            "due_date": FieldSpec(type="date"),
+            "amount": FieldSpec(type="number", required=True, non_negative=True),
+            "open_amount": FieldSpec(type="number", non_negative=True),
+            "applies_to": FieldSpec(),
+            "currency": FieldSpec(type="currency", required=True),
+            "status": FieldSpec(),
+        },
+        key=("doc_type", "doc_number"),
+        row_rules={
+            "invoice_has_due_date": ("due_date", "invoice without a due date"),
+            "open_within_amount": ("open_amount", "open amount is larger than the amount"),
+        },
+    ),
+    "events": KindSpec(
+        fields={
+            "event_id": FieldSpec(required=True),
+            "occurred_at": FieldSpec(type="datetime", required=True),
+            "event_type": FieldSpec(type="enum", required=True, choices=EVENT_TYPES),
+            "channel": FieldSpec(type="enum", choices=CHANNELS),
+            "account_id": FieldSpec(),
+            "contact_source_id": FieldSpec(),
+            "contact_email": FieldSpec(),
+            "contact_phone": FieldSpec(),
+            "message_id": FieldSpec(),
+            "amount": FieldSpec(type="number", non_negative=True),
+            "currency": FieldSpec(type="currency"),
+            "promised_date": FieldSpec(type="date"),
+            "invoice_number": FieldSpec(),
+            "outcome": FieldSpec(),
+        },
+        key=("event_id",),
+        row_rules={
+            "promise_has_date": ("promised_date", "promise to pay without a promised date"),
+            "event_has_subject": ("account_id", "event names neither an account nor a contact"),
+        },
+    ),
+    "renewals": KindSpec(
+        fields={
+            "source_id": FieldSpec(required=True),
+            "account_id": FieldSpec(required=True),
+            "crm_account_id": FieldSpec(),
+            "name": FieldSpec(),
+            "stage": FieldSpec(required=True),
+            "status": FieldSpec(type="enum", required=True, choices=RENEWAL_STATUSES),
+            "renewal_date": FieldSpec(type="date", required=True),
+            "amount": FieldSpec(type="number", non_negative=True),
+            "currency": FieldSpec(type="currency"),
+            "owner": FieldSpec(),
+            "last_modified": FieldSpec(type="datetime"),
+        },
+        key=("source_id",),
+    ),
+}
+
+
+def _row_rule_checks(df: pd.DataFrame) -> dict[str, pd.Series]:
+    """Row rules across fields; True means the row passes. Only rules whose fields exist apply."""
+    rules: dict[str, pd.Series] = {}
+    cols = df.columns
+    if {"doc_type", "due_date"} <= set(cols):
+        rules["invoice_has_due_date"] = (df["doc_type"] != "invoice") | df["due_date"].notna()
+    if {"open_amount", "amount"} <= set(cols):
+        rules["open_within_amount"] = ~(df["open_amount"] > df["amount"] + 0.005)
+    if {"event_type", "promised_date"} <= set(cols):
+        rules["promise_has_date"] = (df["event_type"] != "promise_to_pay") | df[
+            "promised_date"
+        ].notna()
+    subject = [c for c in ("account_id", "contact_source_id", "contact_email", "contact_phone")]
+    if set(subject) <= set(cols):
+        rules["event_has_subject"] = df[subject].notna().any(axis=1)
+    return {name: ok.fillna(True).astype(bool) for name, ok in rules.items()}
+
+
+def _field_checks(name: str, spec: FieldSpec) -> list[pa.Check]:
+    checks: list[pa.Check] = []
+    if spec.type == "currency":
+        checks.append(pa.Check.isin(sorted(ISO_4217), error="unknown currency code"))
+    if spec.type == "enum":
+        checks.append(
+            pa.Check.isin(
+                list(spec.choices),
+                error=f"unknown value (expected one of: {', '.join(spec.choices)})",
+            )
+        )
+    if spec.non_negative:
+        checks.append(pa.Check.ge(0, error="negative amount"))
+    if spec.type == "date":
+        checks.append(
+            pa.Check.in_range(
+                EARLIEST_DATE, LATEST_DATE, error="implausible date (outside 1990-2100)"
+            )
+        )
+    if spec.type == "datetime":
+        checks.append(
+            pa.Check(
+                lambda s: (
+                    (s >= EARLIEST_DATE.tz_localize("UTC")) & (s <= LATEST_DATE.tz_localize("UTC"))
+                ),
+                element_wise=False,
+                error="implausible date (outside 1990-2100)",
+            )
+        )
+    return checks
+
+
+def schema_for(kind: str, present: list[str]) -> pa.DataFrameSchema:
+    """The pandera schema for the fields this file maps (unmapped optional fields are absent)."""
+    spec = KINDS[kind]
+    columns = {
+        name: pa.Column(
+            nullable=not fs.required,
+            checks=_field_checks(name, fs),
+            required=True,
+            name=name,
+        )
+        for name, fs in spec.fields.items()
+        if name in present
+    }
+    row_checks = [
+        pa.Check(
+            lambda df, rule=rule: _row_rule_checks(df).get(rule, pd.Series(True, index=df.index)),
+            name=rule,
+            error=reason,
+        )
+        for rule, (_blamed, reason) in spec.row_rules.items()
+    ]
+    return pa.DataFrameSchema(columns=columns, checks=row_checks, coerce=False)
