@@ -7,6 +7,7 @@ reason); a file-level problem raises `SourceFileError` before anything is accept
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from tasks.sources.schemas import KINDS, schema_for
 
 QUARANTINE_COLUMNS = ["source", "file", "row", "column", "value", "reason"]
 REQUIRED_EMPTY = "empty value in required column"
+RUNAWAY_QUOTE = "value runs over several lines and holds whole records: a quote left unclosed?"
 
 
 @dataclass
@@ -37,6 +39,7 @@ class SourceResult:
     delimiter: str | None
     sha256: str
     rows_read: int
+    rows_quarantined: int  # distinct rows with at least one quarantine line
     accepted: pd.DataFrame  # Cadencia's fields, typed, plus source/system/source_row
     quarantine: pd.DataFrame  # QUARANTINE_COLUMNS
 
@@ -44,17 +47,22 @@ class SourceResult:
     def rows_accepted(self) -> int:
         return len(self.accepted)
 
-    @property
-    def rows_quarantined(self) -> int:
-        return self.rows_read - self.rows_accepted
-
 
 def locate(mapping: SourceMapping, input_dir: Path) -> Path:
     matches = sorted(p for p in input_dir.glob(mapping.file) if p.is_file())
     if not matches:
+        present = [p.name for p in input_dir.iterdir()] if input_dir.is_dir() else []
+        stem = mapping.file.split("*")[0].split(".")[0]
+        near = (
+            difflib.get_close_matches(mapping.file, present, n=2, cutoff=0.5)
+            or [n for n in present if stem and n.startswith(stem)][:2]
+        )
+        hint = f" (the folder has {', '.join(repr(n) for n in near)})" if near else ""
+        if not input_dir.is_dir():
+            hint = " (the input folder does not exist)"
         raise SourceFileError(
             input_dir / mapping.file,
-            f"no file matches {mapping.file!r} for source {mapping.name!r}",
+            f"no file matches {mapping.file!r} for source {mapping.name!r}{hint}",
             "put the export in the input folder (CADENCIA_INPUT_DIR), change 'file' in the "
             "mapping, or remove the source from CADENCIA_SOURCES",
         )
@@ -80,6 +88,7 @@ def ingest(mapping: SourceMapping, input_dir: Path, default_tz: str) -> SourceRe
         [problems, validate(typed, mapping.kind), duplicates(typed, mapping.kind, raw.rows)],
         ignore_index=True,
     )
+    problems = _export_values_in_reasons(problems, mapping)
     quarantine = quarantine_rows(problems, raw, mapping)
     bad_index = problems["index"].unique()
     keep = np.ones(len(typed), dtype=bool)
@@ -89,6 +98,13 @@ def ingest(mapping: SourceMapping, input_dir: Path, default_tz: str) -> SourceRe
     accepted.insert(1, "system", mapping.system)
     accepted.insert(2, "source_row", raw.rows[keep].astype(np.int64))
     accepted.index = pd.RangeIndex(len(accepted))
+    rows_read = len(typed) + len(raw.bad_rows)
+    quarantined = int(quarantine["row"].nunique()) if len(quarantine) else 0
+    if rows_read != len(accepted) + quarantined:  # an internal error, never the user's
+        raise AssertionError(
+            f"{path.name}: {rows_read} rows read but {len(accepted)} accepted "
+            f"+ {quarantined} quarantined"
+        )
     return SourceResult(
         source=mapping.name,
         kind=mapping.kind,
@@ -98,7 +114,8 @@ def ingest(mapping: SourceMapping, input_dir: Path, default_tz: str) -> SourceRe
         encoding=raw.encoding,
         delimiter=raw.delimiter,
         sha256=raw.sha256,
-        rows_read=len(typed) + len(raw.bad_rows),
+        rows_read=rows_read,
+        rows_quarantined=quarantined,
         accepted=accepted,
         quarantine=quarantine,
     )
@@ -139,6 +156,9 @@ def parse_fields(
         else:
             parsed = coerce.Parsed(coerce.text(cells), pd.Series(False, index=cells.index), "")
         columns[name] = parsed.values
+        runaway = raw.suspect.get(mapping.columns[name])
+        if runaway is not None:
+            problems.append(_problems(np.flatnonzero(runaway), name, RUNAWAY_QUOTE))
         if parsed.reason and parsed.bad.any():
             problems.append(_problems(np.flatnonzero(parsed.bad.to_numpy()), name, parsed.reason))
     typed = pd.DataFrame(columns, index=pd.RangeIndex(n))
@@ -177,6 +197,19 @@ def _failures_to_problems(failures: pd.DataFrame, kind: str) -> pd.DataFrame:
     out.loc[wide, "field"] = out.loc[wide, "reason"].map(by_reason)
     out["reason"] = out["reason"].replace({"not_nullable": REQUIRED_EMPTY})
     return out.drop_duplicates(["index", "field", "reason"]).reset_index(drop=True)
+
+
+def _export_values_in_reasons(problems: pd.DataFrame, mapping: SourceMapping) -> pd.DataFrame:
+    """Name the values the export may use ('Factura'), not Cadencia's internal ones."""
+    for name, translate in mapping.values.items():
+        written = [k for k in translate if k != "_default"]
+        if not written or "_default" in translate:
+            continue
+        hit = (problems["field"] == name) & problems["reason"].astype(str).str.startswith(
+            "unknown value"
+        )
+        problems.loc[hit, "reason"] = f"unknown value (expected one of: {', '.join(written)})"
+    return problems
 
 
 def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame:

@@ -6,11 +6,19 @@ A mapping is validated when it is loaded, before any file is read.
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from config.settings import Settings
 from tasks.sources.errors import SourceFileError
@@ -31,6 +39,30 @@ class ReadOptions(BaseModel):
     date_formats: list[str] = Field(default_factory=list)
     timezone: str | None = None  # zone of timestamps without an offset; default: settings
     sheet: str | int = 0
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        if value != "auto":
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(
+                    f"unknown encoding {value!r}; use auto, utf-8, utf-8-sig, cp1252 or latin-1"
+                ) from None
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str) -> str:
+        aliases = {"\\t": "\t", "tab": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+        value = aliases.get(value.lower() if len(value) > 1 else value, value)
+        if value != "auto" and len(value) != 1:
+            raise ValueError(
+                f"delimiter must be one character (or auto, tab, comma, semicolon, pipe), "
+                f"not {value!r}"
+            )
+        return value
 
 
 class SourceMapping(BaseModel):
@@ -97,7 +129,8 @@ def load_mapping(name: str, settings: Settings) -> SourceMapping:
         mapping = SourceMapping(**raw, origin=str(path))
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'mapping'}: {err['msg']}"
+            f"{'.'.join(str(p) for p in err['loc']) or 'mapping'}: "
+            + err["msg"].removeprefix("Value error, ")
             for err in exc.errors()
         )
         raise SourceFileError(

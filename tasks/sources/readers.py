@@ -13,6 +13,7 @@ import csv
 import difflib
 import hashlib
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -30,6 +31,7 @@ XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 DELIMITERS = (",", ";", "\t", "|")
 _CHUNK = 8 << 20
+_BLANK_BYTES = b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"
 
 
 @dataclass
@@ -45,6 +47,7 @@ class RawFile:
     sha256: str
     typed: bool  # cells came from typed storage (XLSX/Parquet): numbers use a decimal point
     bad_rows: list[tuple[int, str, str]] = field(default_factory=list)  # (row, text, reason)
+    suspect: dict[str, np.ndarray] = field(default_factory=dict)  # header -> runaway-quote cells
 
 
 def file_format_of(path: Path, head: bytes) -> str:
@@ -96,7 +99,10 @@ def read_export(
         )
     with path.open("rb") as fh:
         head = fh.read(4096)
-    if not head.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
+        chunk = head
+        while chunk and not chunk.strip(_BLANK_BYTES):
+            chunk = fh.read(_CHUNK)
+    if not chunk.strip(_BLANK_BYTES):
         raise SourceFileError(path, "the file is empty", "re-export it with its header row")
     fmt = file_format_of(path, head)
     if fmt == "csv":
@@ -164,12 +170,15 @@ def sniff_encoding(path: Path, declared: str = "auto") -> tuple[str, str]:
         return "latin-1", digest.hexdigest()
 
 
-def _header_line(path: Path, encoding: str) -> str:
+def _header_line(path: Path, encoding: str) -> tuple[int, str]:
+    """The header is the first non-blank line; return how many blank lines precede it."""
+    blank = 0
     with path.open("r", encoding=encoding, newline="") as fh:
         for line in fh:
             if line.strip():
-                return line.rstrip("\r\n")
-    return ""
+                return blank, line.rstrip("\r\n")
+            blank += 1
+    return blank, ""
 
 
 def sniff_delimiter(header: str) -> str:
@@ -184,7 +193,7 @@ def sniff_delimiter(header: str) -> str:
 
 def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> RawFile:
     enc, sha = sniff_encoding(path, encoding)
-    header_line = _header_line(path, enc)
+    leading_blank, header_line = _header_line(path, enc)
     delim = delimiter if delimiter != "auto" else sniff_delimiter(header_line)
     try:
         names = next(csv.reader([header_line], delimiter=delim))
@@ -192,21 +201,18 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
         names = []
     names = [n.strip().lstrip("\ufeff") for n in names]
     selected = resolve_headers(path, names, headers, delim)
+    header_row = leading_blank + 1
 
-    bad: list[str] = []
-
-    def on_invalid(row: pacsv.InvalidRow) -> str:
-        bad.append(f"expected {row.expected_columns} fields, found {row.actual_columns}")
-        return "skip"
-
-    def read(handler: Callable | None, threads: bool) -> pa.Table:
+    def read(handler: Callable, threads: bool) -> pa.Table:
         return pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(
-                encoding=enc, column_names=names, skip_rows=1, use_threads=threads
+                encoding=enc, column_names=names, skip_rows=header_row, use_threads=threads
             ),
             parse_options=pacsv.ParseOptions(
-                delimiter=delim, newlines_in_values=True, invalid_row_handler=handler
+                delimiter=delim,
+                newlines_in_values=True,
+                invalid_row_handler=handler,
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types={names[i]: pa.string() for i in selected.values()},
@@ -217,32 +223,72 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
             ),
         )
 
+    irregular: list[tuple[int, str, str]] = []  # (line, text, reason)
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        irregular.append((int(row.number or 0), (row.text or "")[:200], reason))
+        return "skip"
+
     try:
         table = read(on_invalid, True)
+        if irregular:
+            # Rare path: re-read single-threaded, where Arrow numbers the lines it skips.
+            irregular.clear()
+            table = read(on_invalid, False)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise SourceFileError(
             path,
             f"the file cannot be parsed as {_delimiter_name(delim)}-delimited CSV ({exc})",
             "check the delimiter and quoting, or set options.delimiter in the mapping",
         ) from None
-    bad_rows: list[tuple[int, str, str]] = []
-    if bad:
-        # Rare path: re-read single-threaded, where Arrow knows the line number of each bad row.
-        numbered: list[tuple[int, str, str]] = []
-
-        def on_invalid_numbered(row: pacsv.InvalidRow) -> str:
-            reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
-            numbered.append((int(row.number or 0), row.text[:200], reason))
-            return "skip"
-
-        table = read(on_invalid_numbered, False)
-        bad_rows = numbered
     frame = _arrow_to_text_frame(table, {h: names[i] for h, i in selected.items()})
-    total = len(frame) + len(bad_rows)
-    rows = np.arange(2, total + 2)
-    if bad_rows:
-        rows = np.setdiff1d(rows, np.array([r for r, _, _ in bad_rows]))[: len(frame)]
-    return RawFile(path, frame, rows, "csv", enc, delim, sha, typed=False, bad_rows=bad_rows)
+    # Spreadsheet row numbers: each record is one line (a value with a line break shifts this);
+    # Arrow skips empty lines silently, so find them to keep the numbers right.
+    blank = _empty_lines(path, enc, header_row)
+    skipped = np.array([line for line, _, _ in irregular] + blank, dtype=np.int64)
+    total = len(frame) + len(skipped)
+    rows = np.setdiff1d(np.arange(header_row + 1, header_row + 1 + total), skipped)[: len(frame)]
+    bad_rows = [(line, text, why) for line, text, why in irregular if why]
+    raw = RawFile(path, frame, rows, "csv", enc, delim, sha, typed=False, bad_rows=bad_rows)
+    raw.suspect = _runaway_quotes(frame, delim, len(names))
+    return raw
+
+
+def _empty_lines(path: Path, encoding: str, header_row: int) -> list[int]:
+    """Line numbers of the empty lines after the header, which Arrow skips silently.
+
+    A fast byte search decides whether there are any (usually not); only then are lines counted.
+    """
+    if encoding.startswith("utf-16"):
+        return []
+    pattern = re.compile(rb"\n\r?\n")
+    with path.open("rb") as fh:
+        tail = b""
+        while chunk := fh.read(_CHUNK):
+            if pattern.search(tail + chunk):
+                break
+            tail = chunk[-2:]
+        else:
+            return []
+    found = []
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, start=1):
+            if number > header_row and not line.strip(b"\r\n"):
+                found.append(number)
+    return found
+
+
+def _runaway_quotes(frame: pd.DataFrame, delim: str, ncols: int) -> dict[str, np.ndarray]:
+    """Cells that swallowed whole records: the signature of a quote left unclosed."""
+    out = {}
+    for header, col in frame.items():
+        multiline = col.str.contains("\n", regex=False).fillna(False)
+        if multiline.any():
+            swallowed = multiline & (col.str.count(re.escape(delim)).fillna(0) >= max(ncols - 1, 1))
+            if swallowed.any():
+                out[str(header)] = swallowed.to_numpy()
+    return out
 
 
 def _delimiter_name(delim: str) -> str:
@@ -251,8 +297,17 @@ def _delimiter_name(delim: str) -> str:
 
 def resolve_headers(path: Path, names: list[str], wanted: list[str], delim: str) -> dict[str, int]:
     """Map each wanted header to its column index; exact match first, then case-insensitive."""
-    exact = {n: i for i, n in enumerate(names)}
-    folded = {n.casefold(): i for i, n in enumerate(names)}
+    exact: dict[str, int] = {}
+    for i, n in enumerate(reversed(names)):
+        exact[n] = len(names) - 1 - i  # the first occurrence wins
+    folded = {n.casefold(): i for n, i in reversed(list(exact.items()))}
+    twice = sorted({n for n in names if n in set(wanted) and names.count(n) > 1})
+    if twice:
+        raise SourceFileError(
+            path,
+            f"the header names column {twice[0]!r} more than once",
+            "rename or remove the duplicate column in the export",
+        )
     found: dict[str, int] = {}
     missing: list[str] = []
     for h in wanted:
@@ -263,7 +318,14 @@ def resolve_headers(path: Path, names: list[str], wanted: list[str], delim: str)
         else:
             missing.append(h)
     if missing:
-        raise SourceFileError(path, _missing_message(missing, names, delim), _MISSING_FIX)
+        single = delim is not None and len(names) <= 1
+        fix = (
+            "set options.delimiter in the mapping to the file's separator, and make sure the "
+            "column headers are the first non-blank line (no title rows above them)"
+            if single
+            else _MISSING_FIX
+        )
+        raise SourceFileError(path, _missing_message(missing, names, delim), fix)
     return found
 
 
@@ -281,8 +343,8 @@ def _missing_message(missing: list[str], names: list[str], delim: str | None) ->
     msg = f"missing required column{'s' if len(missing) > 1 else ''} " + ", ".join(parts)
     if delim is not None and len(names) <= 1:
         msg += (
-            f"; the header has a single column when split on {_delimiter_name(delim)}, "
-            "so the delimiter may be wrong"
+            f"; the first line has a single column when split on {_delimiter_name(delim)}: "
+            "the delimiter may be wrong, or a title row sits above the headers"
         )
     return msg
 
@@ -305,9 +367,11 @@ def _load_xlsx(path: Path, sheet: str | int) -> pd.DataFrame:
         raise SourceFileError(
             path, f"cannot read the sheet ({exc})", "set options.sheet in the mapping"
         ) from None
-    except Exception as exc:  # openpyxl raises many types for damaged workbooks
+    except Exception:  # openpyxl raises many types for damaged workbooks
         raise SourceFileError(
-            path, f"the workbook cannot be read ({type(exc).__name__})", "save it again from Excel"
+            path,
+            "the workbook is damaged or is not an XLSX file",
+            "open it in Excel and save it again as .xlsx",
         ) from None
 
 
