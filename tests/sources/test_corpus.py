@@ -347,7 +347,8 @@ ROW_CASES = [
                 3,
                 "Document Type",
                 "Nota",
-                "unknown value (expected one of: Invoice, Factura, Payment, Pago, Credit Memo, Abono)",
+                "unknown value (expected one of: "
+                "Invoice, Factura, Payment, Pago, Credit Memo, Abono)",
             ),
         ),
     ),
