@@ -1,6 +1,6 @@
 """The daily outreach job, read top to bottom like its table of contents.
 
-ingest the exports → (contacts → decide → deliver: later issues) → summarise.
+ingest the exports → unify contacts → (decide → deliver: later issues) → summarise.
 Each step is a Prefect task defined in `tasks/`; this file only wires them.
 """
 
@@ -18,9 +18,14 @@ from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from config.settings import get_settings, masked_url
+from tasks.contacts.build import unify_contacts_task
 from tasks.ledger.db import engine_for, migrate
 from tasks.ledger.runs import finish_run, start_run
-from tasks.report.artifacts import publish_ingestion_artifacts, source_counts
+from tasks.report.artifacts import (
+    publish_contact_quality,
+    publish_ingestion_artifacts,
+    source_counts,
+)
 from tasks.sources.errors import SourceFileError
 from tasks.sources.ingest import SourceResult, ingest_source
 from tasks.sources.mapping import load_mappings
@@ -78,7 +83,6 @@ def daily_outreach(as_of: date | None = None) -> State:
         settings.ledger_url, run_id, results, settings.quarantine_dir
     )
 
-    # 2. Summarise for the Prefect UI and the ledger.
     publish_ingestion_artifacts(results, problems, day.isoformat())
     summary = _summary(run_id, day, results, problems, quarantine_file)
     if problems:
@@ -86,6 +90,17 @@ def daily_outreach(as_of: date | None = None) -> State:
             logger.error("%s", p)
         finish_run(engine, run_id, status="failed", summary=summary)
         return Failed(message="\n".join(str(p) for p in problems), data=summary)
+
+    # 2. Unify contacts: E.164 phones, clean emails, one golden record per person, consent.
+    crm_contacts = [r.accepted for r in results if r.kind == "contacts"]
+    contacts = unify_contacts_task(
+        settings.ledger_url, run_id, crm_contacts, settings.default_region
+    )
+    publish_contact_quality(contacts.quality, day.isoformat())
+    summary["contacts"] = {
+        k: contacts.quality[k] for k in ("records", "golden_contacts", "records_merged")
+    }
+
     finish_run(engine, run_id, status="completed", summary=summary)
     return Completed(message=f"run {run_id} completed", data=summary)
 

@@ -188,6 +188,24 @@ class Contact(Base):
     language: Mapped[str | None] = mapped_column(sa.String(35))
     title: Mapped[str | None] = mapped_column(sa.String(200))
     role: Mapped[str | None] = mapped_column(sa.String(100))
+    # Added in 0002 (unified contacts).
+    account_name: Mapped[str | None] = mapped_column(sa.String(200))
+    email_role: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    email_typo_of: Mapped[str | None] = mapped_column(sa.String(100))
+    mobile_type: Mapped[str | None] = mapped_column(sa.String(20))
+    last_modified: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    records: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")
+    systems: Mapped[str | None] = mapped_column(sa.String(50))
+    collections_tier: Mapped[int | None] = mapped_column(sa.Integer)
+    renewals_tier: Mapped[int | None] = mapped_column(sa.Integer)
+    receives_collections: Mapped[bool] = mapped_column(
+        sa.Boolean, default=False, server_default=sa.false()
+    )
+    receives_renewals: Mapped[bool] = mapped_column(
+        sa.Boolean, default=False, server_default=sa.false()
+    )
+    # A person found to be the same as another: this id now points at the surviving one.
+    merged_into: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
     # Right to erasure: personal fields are blanked and this set, the row (and its audit) kept.

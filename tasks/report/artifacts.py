@@ -89,3 +89,42 @@ def publish_ingestion_artifacts(
     top = top_quarantine_reasons(results)
     if len(top):
         create_table_artifact(top.to_dict("records"), key="quarantine-reasons")
+
+
+def contact_quality_markdown(quality: dict, as_of: str) -> str:
+    phones, emails = quality["phone_numbers"], quality["emails"]
+    lines = [
+        f"# Contact data quality for {as_of}",
+        "",
+        f"- **{quality['records']:,}** CRM records → **{quality['golden_contacts']:,}** people "
+        f"({quality['records_merged']:,} records merged; {quality['people_in_both_crms']:,} "
+        "people found in both CRMs)",
+        f"- largest clusters: {quality['largest_clusters']}; suspicious clusters kept apart: "
+        f"{quality['suspicious_clusters']}; shared keys not used for matching: "
+        f"{quality['shared_keys_not_used'] or 'none'}",
+        f"- phone numbers: {phones['valid']:,} valid of {phones['total']:,} "
+        f"({phones['invalid']:,} invalid, {phones['landline']:,} landlines, "
+        f"{phones['mobile']:,} mobiles, {phones['fixed_line_or_mobile']:,} fixed-line-or-mobile)",
+        f"- emails: {emails['present']:,} present, {emails['invalid']:,} invalid, "
+        f"{emails['role_addresses']:,} role addresses, {emails['likely_typos']:,} likely typos",
+        f"- people with no usable channel: {quality['contacts_without_reachable_channel']:,}",
+        f"- accounts with a collections contact: {quality['accounts_with_collections_contact']:,};"
+        f" with a renewals contact: {quality['accounts_with_renewals_contact']:,}",
+        "",
+        "## Consent coverage (people who may be contacted)",
+        "",
+        "| channel | service | marketing |",
+        "|---|---:|---:|",
+    ]
+    for channel, counts in quality["consent_coverage"].items():
+        lines.append(f"| {channel} | {counts['service']:,} | {counts['marketing']:,} |")
+    return "\n".join(lines) + "\n"
+
+
+@task(name="publish-contact-quality", cache_policy=NO_CACHE)
+def publish_contact_quality(quality: dict, as_of: str) -> None:
+    create_markdown_artifact(
+        contact_quality_markdown(quality, as_of),
+        key="contact-quality",
+        description="Phones, emails, identity merges and consent coverage (counts only)",
+    )

@@ -1,0 +1,100 @@
+"""Identity resolution: which source records (Salesforce, HubSpot) are the same person.
+
+Two records are one person when they share a person-level key — a normalised email or a
+mobile-capable E.164 number — transitively (connected components of the record–key graph).
+Guards against fusing different people:
+
+- role addresses (facturacion@, ap@, billing@...) are never keys;
+- a key carried by records with different last names is shared (a switchboard, a team
+  mailbox) and is not used; a record without a last name counts as a name of its own, so it
+  never bridges two people;
+- a cluster larger than `max_cluster_size` is not believed: its records stay apart, and it
+  is reported as suspicious.
+
+Each rule depends only on sets of keys and names, so the result does not depend on row
+order, and resolving golden records (carrying all their members' keys) again changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+
+@dataclass
+class Resolution:
+    cluster: np.ndarray  # one label per record; equal labels = one person
+    shared_keys: pd.DataFrame  # key kind, records, names: keys not used (shared by people)
+    suspicious: pd.DataFrame  # cluster size of every cluster over the bound (kept apart)
+
+
+def name_key(last_name: pd.Series, record_key: pd.Series) -> pd.Series:
+    """Folded last name (accents, case, spaces); a record without one gets its own key."""
+    folded = _fold_names(last_name)
+    return folded.where(folded.notna() & (folded != ""), "#" + record_key.astype("str"))
+
+
+def _fold_names(names: pd.Series) -> pd.Series:
+    codes, uniques = pd.factorize(names, use_na_sentinel=True)
+
+    def fold(text: str) -> str:
+        decomposed = unicodedata.normalize("NFKD", str(text).casefold())
+        return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+    folded = np.array([fold(u) for u in uniques] + [None], dtype=object)
+    return pd.Series(folded[codes], index=names.index, dtype="str")
+
+
+def resolve(
+    record_key: pd.Series, names: pd.Series, keys: pd.DataFrame, max_cluster_size: int
+) -> Resolution:
+    """`keys` has one row per (row, key): `row` is the record's position, `key` a person key
+    prefixed by its kind ('email:...', 'mobile:...')."""
+    n = len(record_key)
+    k = keys.drop_duplicates(["row", "key"])
+    k = k.assign(name=names.to_numpy()[k["row"].to_numpy()])
+    per_key = k.groupby("key", sort=False).agg(records=("row", "size"), names=("name", "nunique"))
+    shared = per_key[per_key["names"] > 1]
+    usable = k[~k["key"].isin(shared.index)]
+
+    key_codes, _ = pd.factorize(usable["key"])
+    rows = usable["row"].to_numpy(np.int64)
+    size = n + (int(key_codes.max()) + 1 if len(key_codes) else 0)
+    graph = coo_matrix(
+        (np.ones(len(rows), dtype=np.int8), (rows, n + key_codes)), shape=(size, size)
+    )
+    _, labels = connected_components(graph, directed=False)
+    cluster = labels[:n].copy()
+
+    sizes = np.bincount(cluster)
+    over = sizes[cluster] > max_cluster_size
+    suspicious = pd.DataFrame({"cluster_size": sizes[np.unique(cluster[over])]})
+    if over.any():
+        cluster[over] = cluster.max() + 1 + np.arange(int(over.sum()))
+    shared_report = pd.DataFrame(
+        {
+            "kind": shared.index.str.split(":", n=1).str[0],
+            "records": shared["records"].to_numpy(),
+            "names": shared["names"].to_numpy(),
+        }
+    )
+    return Resolution(cluster=cluster, shared_keys=shared_report, suspicious=suspicious)
+
+
+def golden_ids(record_key: pd.Series, cluster: np.ndarray) -> pd.Series:
+    """A new person's id derives from the smallest source id in the cluster: the same people
+    get the same ids whatever the row order (ids already in the ledger take precedence)."""
+    smallest = record_key.groupby(cluster).transform("min")
+    codes, uniques = pd.factorize(smallest)
+    ids = np.array([new_golden_id(u) for u in uniques], dtype=object)
+    return pd.Series(ids[codes], index=record_key.index, dtype="str")
+
+
+def new_golden_id(seed: str) -> str:
+    return "gc_" + hashlib.blake2b(seed.encode(), digest_size=8).hexdigest()

@@ -1,0 +1,124 @@
+"""Ledger queries for golden contacts: their source ids, their consent trail.
+
+Bulk writes go through Core executemany in chunks inside one transaction, so a run either
+records all of its contacts or none of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from tasks.ledger.models import ConsentAudit, Contact, ContactSourceId, utcnow
+
+_contacts = Contact.__table__
+_source_ids = ContactSourceId.__table__
+_consent = ConsentAudit.__table__
+_CHUNK = 20_000
+
+
+def known_golden_ids(engine: sa.Engine) -> pd.Series:
+    """record_key ('system:source_id') → golden_id, for every source record seen before."""
+    query = sa.select(_source_ids.c.system, _source_ids.c.source_id, _source_ids.c.golden_id)
+    with engine.connect() as conn:
+        frame = pd.DataFrame(
+            conn.execute(query).all(), columns=["system", "source_id", "golden_id"]
+        )
+    keys = frame["system"].astype("str") + ":" + frame["source_id"].astype("str")
+    return pd.Series(frame["golden_id"].to_numpy(dtype=object), index=keys.to_numpy(), dtype=object)
+
+
+def current_consent(engine: sa.Engine) -> pd.DataFrame:
+    """The latest audit row per (golden_id, channel, purpose): the current consent state."""
+    last = (
+        sa.select(sa.func.max(_consent.c.id).label("id"))
+        .group_by(_consent.c.golden_id, _consent.c.channel, _consent.c.purpose)
+        .subquery()
+    )
+    query = sa.select(
+        _consent.c.golden_id,
+        _consent.c.channel,
+        _consent.c.purpose,
+        _consent.c.new_state.label("state"),
+        _consent.c.stated_at,
+        _consent.c.source,
+    ).join(last, last.c.id == _consent.c.id)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    frame = pd.DataFrame(
+        rows, columns=["golden_id", "channel", "purpose", "state", "stated_at", "source"]
+    )
+    frame["stated_at"] = pd.to_datetime(frame["stated_at"], utc=True)
+    return frame
+
+
+def _records(frame: pd.DataFrame, columns: list[str]) -> Iterator[list[dict[str, Any]]]:
+    """Chunks of plain-Python rows (None for missing; aware datetimes; Python scalars)."""
+    for start in range(0, len(frame), _CHUNK):
+        part = frame.iloc[start : start + _CHUNK][columns].astype(object)
+        part = part.where(part.notna(), None)
+        rows = part.to_dict("records")
+        for row in rows:
+            for key, value in row.items():
+                if isinstance(value, np.generic):
+                    row[key] = value.item()
+        yield rows
+
+
+def _upsert(conn: sa.Connection, table: sa.Table, index: list[str], rows: list[dict]) -> None:
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(table)
+    update = {c: stmt.excluded[c] for c in rows[0] if c not in index}
+    conn.execute(stmt.on_conflict_do_update(index_elements=index, set_=update), rows)
+
+
+CONTACT_COLUMNS = [
+    "golden_id", "account_id", "account_name", "first_name", "last_name", "title", "role",
+    "email", "email_role", "email_typo_of", "phone_e164", "phone_type", "mobile_e164",
+    "mobile_type", "country", "time_zone", "language", "last_modified", "records", "systems",
+    "collections_tier", "renewals_tier", "receives_collections", "receives_renewals",
+]  # fmt: skip
+
+
+def save_contacts(
+    engine: sa.Engine,
+    run_id: int | None,
+    golden: pd.DataFrame,
+    source_map: pd.DataFrame,
+    merges: pd.DataFrame,
+    consent_rows: pd.DataFrame,
+) -> None:
+    """Upsert golden contacts and source ids, mark merges, append consent changes."""
+    now = utcnow()
+    golden = golden.assign(country=golden["region"], updated_at=now)
+    with engine.begin() as conn:
+        for rows in _records(golden, [*CONTACT_COLUMNS, "updated_at"]):
+            _upsert(conn, _contacts, ["golden_id"], rows)
+        for rows in _records(source_map, ["golden_id", "system", "source_id"]):
+            _upsert(conn, _source_ids, ["system", "source_id"], rows)
+        for old, new in merges[["golden_id", "merged_into"]].itertuples(index=False):
+            conn.execute(
+                sa.update(_contacts)
+                .where(_contacts.c.golden_id == old)
+                .values(merged_into=new, updated_at=now)
+            )
+        audit = consent_rows.rename(columns={"state": "new_state"}).assign(
+            run_id=run_id, recorded_at=now
+        )
+        columns = ["golden_id", "channel", "purpose", "old_state", "new_state", "source",
+                   "stated_at", "recorded_at", "run_id"]  # fmt: skip
+        for rows in _records(audit, columns):
+            conn.execute(sa.insert(_consent), rows)
+
+
+def consent_history(engine: sa.Engine, golden_id: str) -> pd.DataFrame:
+    query = sa.select(_consent).where(_consent.c.golden_id == golden_id).order_by(_consent.c.id)
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(query).mappings().all())

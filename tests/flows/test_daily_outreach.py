@@ -1,0 +1,145 @@
+"""The daily flow, run through Prefect (test harness): ingest the samples, record, publish."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter
+from prefect.testing.utilities import prefect_test_harness
+
+from config.settings import get_settings
+from flows.daily_outreach import daily_outreach
+from tasks.ledger.db import engine_for
+
+SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
+
+pytestmark = pytest.mark.flow
+
+
+@pytest.fixture(scope="module", autouse=True)
+def harness() -> Iterator[None]:
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    inputs = tmp_path / "inputs"
+    shutil.copytree(SAMPLES, inputs)
+    monkeypatch.setenv("CADENCIA_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CADENCIA_INPUT_DIR", str(inputs))
+    get_settings.cache_clear()
+    yield inputs
+    get_settings.cache_clear()
+
+
+def _artifact(key: str, flow_run_id) -> str:
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            flow_run_filter=FlowRunFilter(id={"any_": [flow_run_id]}),
+        )
+    assert found, f"no artifact {key!r}"
+    return str(found[0].data)
+
+
+def test_daily_flow_ingests_the_samples_and_records_counts(workspace: Path) -> None:
+    state = daily_outreach(as_of=date(2026, 11, 20), return_state=True)
+    assert state.is_completed(), state.message
+    summary = state.result()
+    engine = engine_for(get_settings().ledger_url)
+    with engine.connect() as conn:
+        run = conn.execute(sa.text("select id, status, as_of from runs")).one()
+        files = conn.execute(
+            sa.text("select source, rows_read, rows_accepted, rows_quarantined from source_files")
+        ).all()
+        quarantined = conn.execute(sa.text("select count(*) from quarantine")).scalar_one()
+    assert run.status == "completed" and str(run.as_of) == "2026-11-20"
+    assert {f.source for f in files} == set(get_settings().sources)
+    for f in files:
+        assert f.rows_read == f.rows_accepted + f.rows_quarantined
+        assert f.rows_accepted > 0
+    assert sum(f.rows_quarantined for f in files) > 0  # the samples carry a few bad rows
+    assert quarantined >= sum(f.rows_quarantined for f in files)
+    assert summary["quarantine_file"] and Path(summary["quarantine_file"]).is_file()
+
+    markdown = _artifact("ingestion-summary", state.state_details.flow_run_id)
+    assert "salesforce_contacts" in markdown and "quarantined" in markdown
+    assert_no_contact_data(markdown, workspace)
+
+    # Contacts: one golden record per person, every source id linked, consent audited.
+    with engine.connect() as conn:
+        golden = conn.execute(sa.text("select count(*) from contacts")).scalar_one()
+        linked = conn.execute(sa.text("select count(*) from contact_source_ids")).scalar_one()
+        audit = conn.execute(sa.text("select count(*) from consent_audit")).scalar_one()
+    accepted = {f.source: f.rows_accepted for f in files}
+    assert linked == accepted["salesforce_contacts"] + accepted["hubspot_contacts"]
+    assert 0 < golden < linked  # people in both CRMs were merged
+    assert golden == summary["contacts"]["golden_contacts"]
+    assert audit > 0
+    quality = _artifact("contact-quality", state.state_details.flow_run_id)
+    assert "people found in both CRMs" in quality
+    assert_no_contact_data(quality, workspace)
+
+    # The next day keeps every person's golden id and records no consent change again.
+    before = _golden_map(engine)
+    again = daily_outreach(as_of=date(2026, 11, 23), return_state=True)
+    assert again.is_completed(), again.message
+    assert _golden_map(engine) == before
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from consent_audit")).scalar_one() == audit
+
+
+def _golden_map(engine) -> dict[tuple[str, str], str]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("select system, source_id, golden_id from contact_source_ids"))
+        return {(r.system, r.source_id): r.golden_id for r in rows}
+
+
+def _sample_contact_values(inputs: Path) -> tuple[set[str], set[str]]:
+    """Every email and phone digit string in the sample CRM exports."""
+    emails, phones = set(), set()
+    for name, cols in {
+        "salesforce_contacts.csv": ["Email", "Phone", "MobilePhone"],
+        "hubspot_contacts.csv": ["Email", "Phone Number", "Mobile Phone Number"],
+    }.items():
+        frame = pd.read_csv(inputs / name, dtype=str, encoding="utf-8-sig")
+        for col in cols:
+            for value in frame[col].dropna():
+                if "@" in value:
+                    emails.add(value.strip().lower())
+                digits = re.sub(r"\D", "", value)
+                if len(digits) >= 8:
+                    phones.add(digits[-8:])
+    return emails, phones
+
+
+def assert_no_contact_data(text: str, inputs: Path) -> None:
+    emails, phones = _sample_contact_values(inputs)
+    lowered = text.lower()
+    leaked = [e for e in emails if e in lowered]
+    assert not leaked, f"artifact shows email addresses: {leaked[:3]}"
+    digits = re.sub(r"\D", "", text)
+    leaked = [p for p in phones if p in digits]
+    assert not leaked, f"artifact shows phone numbers: {leaked[:3]}"
+
+
+def test_a_broken_file_fails_the_run_with_one_clear_message(workspace: Path) -> None:
+    broken = workspace / "erp_open_items.csv"
+    broken.write_bytes(b"Customer No.;Amount\nC1;12\n")
+    state = daily_outreach(as_of=date(2026, 11, 21), return_state=True)
+    assert state.is_failed()
+    assert "erp_open_items.csv: missing required columns" in state.message
+    assert "Fix:" in state.message
+    engine = engine_for(get_settings().ledger_url)
+    with engine.connect() as conn:
+        statuses = conn.execute(sa.text("select status from runs order by id")).scalars().all()
+    assert statuses[-1] == "failed"
