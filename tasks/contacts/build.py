@@ -46,6 +46,7 @@ def unify_contacts(
     known: pd.Series | None = None,
     current: pd.DataFrame | None = None,
     workers: int | None = None,
+    issued: set[str] | None = None,
 ) -> Contacts:
     known = known if known is not None else pd.Series(dtype=object)
     current = current if current is not None else consent_changes_frame()
@@ -55,7 +56,7 @@ def unify_contacts(
         records["record_key"], names, person_keys(records), policy.identity.max_cluster_size
     )
     records["golden_id"], merges = assign_golden_ids(
-        records["record_key"], resolution.cluster, known
+        records["record_key"], resolution.cluster, known, issued or set()
     )
     golden = golden_records(records, policy.identity.source_priority)
     golden["collections_tier"] = tier_of(golden, policy.roles.collections)
@@ -94,7 +95,12 @@ def unify_contacts_task(
     ledger_url: str, run_id: int, frames: list[pd.DataFrame], default_region: str
 ) -> Contacts:
     """Resolve against the ids and consent the ledger holds, then record the result."""
-    from tasks.ledger.contacts import current_consent, known_golden_ids, save_contacts
+    from tasks.ledger.contacts import (
+        all_golden_ids,
+        current_consent,
+        known_golden_ids,
+        save_contacts,
+    )
     from tasks.ledger.db import engine_for
 
     engine = engine_for(ledger_url)
@@ -104,6 +110,7 @@ def unify_contacts_task(
         default_region,
         known=known_golden_ids(engine),
         current=current_consent(engine),
+        issued=all_golden_ids(engine),
     )
     save_contacts(
         engine,

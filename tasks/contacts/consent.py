@@ -7,7 +7,9 @@ is a *statement* about some (channel, purpose) pairs, dated by the record's last
 - the most recent explicit statement wins, across sources and across runs;
 - on equal times a denial beats a grant, so an explicit opt-out is never outvoted by an
   opt-in of the same age;
-- an empty cell states nothing: it neither grants nor revokes.
+- an empty cell states nothing: it neither grants nor revokes;
+- the audit trail gets a row for every change of state and for every newer statement that
+  repeats the state (a reaffirmation, old = new), so the newest statement time is never lost.
 
 `consent_for` turns states into a yes/no for a send: unknown means no for WhatsApp, SMS and
 RCS and for all marketing; a service message by email, voice or in-app rests on the contract
@@ -17,59 +19,135 @@ channel's own opt-in.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from config.contacts_policy import ContactsPolicy
+from tasks import arrow_text as at
 
 CHANNELS = ("email", "whatsapp", "sms", "rcs", "voice", "in_app")
 PURPOSES = ("service", "marketing")
 MESSAGING = ("whatsapp", "sms", "rcs")
 STATEMENT_COLUMNS = ["golden_id", "channel", "purpose", "state", "stated_at", "source"]
-_STATE_ORDER = {"denied": 0, "granted": 1}
+STATES = ("denied", "granted")  # codes 0, 1; unknown is -1
+_PAIRS = [(c, p) for c in CHANNELS for p in PURPOSES]
+_STATE_NAMES = np.array(["unknown", *STATES], dtype=object)
+
+# Internally every statement is numbers — a person code, a (channel, purpose) code, a state
+# code, a time — so merging millions of statements is a few numpy sorts, not string work.
+
+
+def _pair_codes(frame: pd.DataFrame) -> np.ndarray:
+    channel = pd.Categorical(frame["channel"], categories=CHANNELS).codes.astype(np.int64)
+    purpose = pd.Categorical(frame["purpose"], categories=PURPOSES).codes.astype(np.int64)
+    return channel * len(PURPOSES) + purpose
+
+
+def _state_codes(states: pd.Series) -> np.ndarray:
+    return pd.Categorical(states, categories=STATES).codes.astype(np.int64)
+
+
+def _times(values: pd.Series) -> np.ndarray:
+    stamps = pd.to_datetime(values, utc=True).astype("datetime64[us, UTC]")
+    return np.asarray(stamps.array.asi8, dtype=np.int64)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return values if values.dtype == "str" else values.astype("str")
+
+
+def _person_codes(*columns: pd.Series) -> list[np.ndarray]:
+    """Codes for golden ids from a shared dictionary, so several frames can be compared."""
+    joined = pd.concat([_text(c).reset_index(drop=True) for c in columns], ignore_index=True)
+    codes, _ = at.codes(joined)
+    out, start = [], 0
+    for c in columns:
+        out.append(codes[start : start + len(c)])
+        start += len(c)
+    return out
 
 
 def consent_statements(records: pd.DataFrame, policy: ContactsPolicy) -> pd.DataFrame:
     """Every explicit statement in the source records (rows with golden_id, record_key)."""
-    parts = []
+    rows, pairs, states, fields = [], [], [], []
     for field, by_value in policy.consent_fields.items():
         if field not in records:
             continue
         cells = records[field]
         for value, statements in by_value.items():
-            hit = (cells == value).fillna(False).to_numpy(bool)
-            if not hit.any():
+            hit = np.flatnonzero((cells == value).fillna(False).to_numpy(bool))
+            if not len(hit):
                 continue
-            base = records.loc[hit, ["golden_id", "last_modified", "record_key"]]
             for channel, purpose, state in statements:
-                parts.append(
-                    pd.DataFrame(
-                        {
-                            "golden_id": base["golden_id"].to_numpy(),
-                            "channel": channel,
-                            "purpose": purpose,
-                            "state": state,
-                            "stated_at": base["last_modified"].to_numpy(),
-                            "source": (base["record_key"] + f" {field}").to_numpy(),
-                        }
-                    )
+                rows.append(hit)
+                pairs.append(np.full(len(hit), _PAIRS.index((channel, purpose))))
+                states.append(np.full(len(hit), STATES.index(state)))
+                fields.append(
+                    pa.array(np.full(len(hit), f" {field}", dtype=object), pa.large_string())
                 )
-    if not parts:
-        return pd.DataFrame(columns=STATEMENT_COLUMNS)
-    return pd.concat(parts, ignore_index=True)
+    if not rows:
+        return _empty_statements()
+    row = np.concatenate(rows)
+    pair = np.concatenate(pairs)
+    take = pa.array(row)
+    keys = pc.cast(pc.take(at.arrow(records["record_key"]), take), pa.large_string())
+    source = pc.binary_join_element_wise(
+        keys, pa.chunked_array(fields), pa.scalar("", pa.large_string())
+    )
+    return pd.DataFrame(
+        {
+            "golden_id": at.to_series(pc.take(at.arrow(records["golden_id"]), take), None)
+            .astype("str")
+            .to_numpy(),
+            "channel": pd.Categorical.from_codes(pair // len(PURPOSES), CHANNELS),
+            "purpose": pd.Categorical.from_codes(pair % len(PURPOSES), PURPOSES),
+            "state": pd.Categorical.from_codes(np.concatenate(states), STATES),
+            "stated_at": records["last_modified"].to_numpy()[row],
+            "source": at.to_series(source, None).astype("str").to_numpy(),
+        }
+    )[STATEMENT_COLUMNS]
+
+
+def _empty_statements() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "golden_id": pd.Series(dtype="str"),
+            "channel": pd.Categorical([], categories=CHANNELS),
+            "purpose": pd.Categorical([], categories=PURPOSES),
+            "state": pd.Categorical([], categories=STATES),
+            "stated_at": pd.Series(dtype="datetime64[us, UTC]"),
+            "source": pd.Series(dtype="str"),
+        }
+    )
+
+
+def _winners(
+    key: np.ndarray, times: np.ndarray, states: np.ndarray, source: pd.Series
+) -> np.ndarray:
+    """Position of the winning statement per key: newest, then denial, then source order."""
+    source_rank = pc.rank(at.arrow(_text(source)), sort_keys="ascending", tiebreaker="dense")
+    source_rank = source_rank.to_numpy(zero_copy_only=False)
+    order = np.lexsort((source_rank, states, -times, key))
+    sorted_key = key[order]
+    first = np.r_[True, sorted_key[1:] != sorted_key[:-1]]
+    return np.sort(order[first])
 
 
 def latest(statements: pd.DataFrame) -> pd.DataFrame:
     """The winning statement per (golden_id, channel, purpose): newest, denial on ties."""
     if statements.empty:
         return statements.reindex(columns=STATEMENT_COLUMNS)
-    ranked = statements.assign(_order=statements["state"].map(_STATE_ORDER).fillna(2))
-    ranked = ranked.sort_values(
-        ["golden_id", "channel", "purpose", "stated_at", "_order", "source"],
-        ascending=[True, True, True, False, True, True],
-        kind="stable",
+    (person,) = _person_codes(statements["golden_id"])
+    key = person * len(_PAIRS) + _pair_codes(statements)
+    rows = _winners(
+        key,
+        _times(statements["stated_at"]),
+        _state_codes(statements["state"]),
+        statements["source"],
     )
-    winners = ranked.drop_duplicates(["golden_id", "channel", "purpose"], keep="first")
-    return winners[STATEMENT_COLUMNS].reset_index(drop=True)
+    return statements.iloc[rows][STATEMENT_COLUMNS].reset_index(drop=True)
 
 
 def consent_changes(current: pd.DataFrame, statements: pd.DataFrame) -> pd.DataFrame:
@@ -80,47 +158,56 @@ def consent_changes(current: pd.DataFrame, statements: pd.DataFrame) -> pd.DataF
     candidates = latest(statements)
     if candidates.empty:
         return candidates.assign(old_state=pd.Series(dtype=object))
-    keys = ["golden_id", "channel", "purpose"]
-    merged = candidates.merge(
-        current[[*keys, "state", "stated_at"]].rename(
-            columns={"state": "old_state", "stated_at": "old_stated_at"}
-        ),
-        on=keys,
-        how="left",
+    new_person, old_person = _person_codes(candidates["golden_id"], current["golden_id"])
+    new_key = new_person * len(_PAIRS) + _pair_codes(candidates)
+    old_key = old_person * len(_PAIRS) + _pair_codes(current)
+    old = pd.DataFrame(
+        {"state": _state_codes(current["state"]), "time": _times(current["stated_at"])},
+        index=old_key,
     )
-    newer = merged["old_stated_at"].isna() | (merged["stated_at"] > merged["old_stated_at"])
-    same_time_denial = (merged["stated_at"] == merged["old_stated_at"]) & (
-        merged["state"] == "denied"
-    )
-    differs = merged["state"] != merged["old_state"].fillna("unknown")
-    changes = merged[(newer | same_time_denial) & differs].copy()
-    changes["old_state"] = changes["old_state"].fillna("unknown")
+    old = old[~old.index.duplicated(keep="last")].reindex(new_key)
+    old_state = old["state"].fillna(-1).to_numpy(np.int64)
+    old_time = old["time"].to_numpy(dtype=float)
+    new_state = _state_codes(candidates["state"])
+    new_time = _times(candidates["stated_at"]).astype(float)
+    unseen = np.isnan(old_time)
+    newer = unseen | (new_time > old_time)
+    same_time_denial = (new_time == old_time) & (new_state == 0)
+    # A newer statement is recorded even when it repeats the state (a reaffirmation): the
+    # trail must know the newest statement time, or a late, older export could override it.
+    changed = newer | (same_time_denial & (old_state != 0))
+    changes = candidates.iloc[np.flatnonzero(changed)].copy()
+    changes["old_state"] = _STATE_NAMES[old_state[changed] + 1]
     return changes[[*STATEMENT_COLUMNS, "old_state"]].reset_index(drop=True)
 
 
 def apply_changes(current: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
-    """The state after appending `changes` to the audit trail (what the ledger will derive)."""
-    keys = ["golden_id", "channel", "purpose"]
-    both = pd.concat([current[STATEMENT_COLUMNS], changes[STATEMENT_COLUMNS]], ignore_index=True)
-    return both.drop_duplicates(keys, keep="last").reset_index(drop=True)
+    """The state after appending `changes` to the audit trail (what the ledger will derive):
+    per key the newest statement, a denial on equal times — whatever the row order."""
+    both = pd.concat(
+        [current[STATEMENT_COLUMNS].astype(object), changes[STATEMENT_COLUMNS].astype(object)],
+        ignore_index=True,
+    )
+    if both.empty:
+        return both
+    both["stated_at"] = pd.to_datetime(both["stated_at"], utc=True)
+    return latest(both)
 
 
 def consent_wide(state: pd.DataFrame, golden_ids: pd.Series) -> pd.DataFrame:
     """One row per person, one column per 'channel:purpose' with granted/denied/unknown."""
-    wide = pd.DataFrame(index=pd.Index(golden_ids.unique(), name="golden_id"))
-    for channel in CHANNELS:
-        for purpose in PURPOSES:
-            wide[f"{channel}:{purpose}"] = "unknown"
+    people = pd.Index(pd.unique(_text(golden_ids)), name="golden_id")
+    grid = np.full((len(people), len(_PAIRS)), -1, dtype=np.int64)
     if not state.empty:
-        table = state.pivot_table(
-            index="golden_id", columns=["channel", "purpose"], values="state", aggfunc="last"
+        position = pc.index_in(
+            at.arrow(_text(state["golden_id"])),
+            value_set=pa.array(people.astype(object), pa.string()),
         )
-        table.columns = [f"{c}:{p}" for c, p in table.columns]
-        table = table.reindex(wide.index)
-        for col in table.columns:
-            if col in wide:
-                wide[col] = table[col].fillna(wide[col])
-    return wide
+        position = pc.fill_null(position, -1).to_numpy(zero_copy_only=False)
+        known = position >= 0
+        grid[position[known], _pair_codes(state)[known]] = _state_codes(state["state"])[known]
+    names = _STATE_NAMES[grid + 1]
+    return pd.DataFrame({f"{c}:{p}": names[:, i] for i, (c, p) in enumerate(_PAIRS)}, index=people)
 
 
 def consent_for(wide: pd.DataFrame, channel: str, purpose: str) -> pd.Series:

@@ -11,11 +11,14 @@ from __future__ import annotations
 from functools import cache
 
 import pandas as pd
+import pyarrow.compute as pc
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+
+from tasks import arrow_text as at
 
 _ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_TLD = r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_TLD = r"[a-z](?:[a-z0-9-]{0,61}[a-z])?"  # email-validator: a TLD ends in a letter
 PLAIN_ADDRESS = rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+{_TLD}"
 
 
@@ -29,11 +32,14 @@ def _valid_slow(address: str) -> bool:
 
 def valid_syntax(addresses: pd.Series) -> pd.Series:
     """True where email-validator would accept the (already normalised) address."""
-    plain = addresses.str.fullmatch(PLAIN_ADDRESS).fillna(False).astype(bool)
-    local_len = addresses.str.find("@")
-    plain &= (local_len <= 64) & (addresses.str.len() <= 254)
-    plain &= ~addresses.str.contains("xn--", regex=False).fillna(False)
-    tld = addresses.str.rsplit(".", n=1).str[-1]
+    addresses = addresses.astype("str")
+    plain = pd.Series(at.full_match(addresses, PLAIN_ADDRESS), index=addresses.index)
+    local_len = pd.Series(at.lengths(at.replace(addresses, "@.*$", "")), index=addresses.index)
+    plain &= (local_len <= 64) & (pd.Series(at.lengths(addresses), index=addresses.index) <= 254)
+    plain &= ~pd.Series(at.search(addresses, "xn--"), index=addresses.index)
+    # RFC 5890 R-LDH labels ("ab--cd") are rejected unless Punycode ("xn--", already excluded).
+    plain &= ~pd.Series(at.search(addresses, "[@.][a-z0-9][a-z0-9-]--"), index=addresses.index)
+    tld = at.replace(addresses, r"^.*\.", "")
     plain &= ~tld.isin(SPECIAL_USE_DOMAIN_NAMES)
     out = plain.copy()
     rest = addresses[~plain & addresses.notna()]
@@ -44,18 +50,28 @@ def valid_syntax(addresses: pd.Series) -> pd.Series:
     return out
 
 
+# Real domains one edit away from a common one (Aon, Morgan Stanley, mail.com...): not typos.
+REAL_NEIGHBOURS = frozenset(
+    {"aon.com", "ms.com", "mtn.com", "mail.com", "cloud.com", "gmx.com", "live.co", "msm.com",
+     "aim.com", "mac.com", "me.com", "ymail.com"}
+)  # fmt: skip
+
+
 @cache
 def _typo_table(common: tuple[str, ...]) -> dict[str, str]:
-    """Every domain one edit away from a common one (deletion, swap, replacement, insertion)."""
+    """Every domain one edit away from a common one (deletion, swap, replacement, insertion).
+    Very short names (aol, msn) are skipped: one edit away from them are real companies."""
     letters = "abcdefghijklmnopqrstuvwxyz0123456789.-"
     table: dict[str, str] = {}
     for domain in common:
+        if len(domain.split(".")[0]) < 5:
+            continue
         splits = [(domain[:i], domain[i:]) for i in range(len(domain) + 1)]
         variants = {a + b[1:] for a, b in splits if b}
         variants |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
         variants |= {a + c + b[1:] for a, b in splits if b for c in letters}
         variants |= {a + c + b for a, b in splits for c in letters}
-        for v in variants - set(common):
+        for v in variants - set(common) - REAL_NEIGHBOURS:
             table.setdefault(v, domain)
     return table
 
@@ -65,16 +81,17 @@ def normalise_emails(
 ) -> pd.DataFrame:
     """Per row: email (normalised, <NA> if empty or invalid), email_valid, email_role,
     email_typo_of (the common domain it probably meant)."""
-    text = raw.astype("str").str.strip().str.lower()
+    text = at.to_series(pc.utf8_lower(pc.utf8_trim_whitespace(at.arrow(raw))), raw.index)
+    text = text.astype("str")
     text = text.where(text.notna() & (text != ""))
     present = text.notna()
     valid = pd.Series(False, index=raw.index)
     if present.any():
         valid[present] = valid_syntax(text[present])
-    local = text.str.split("@", n=1).str[0]
-    domain = text.str.rsplit("@", n=1).str[-1].where(text.str.contains("@", regex=False))
+    local = at.replace(text, "@.*$", "").where(text.notna())
+    domain = at.replace(text, "^.*@", "").where(pd.Series(at.search(text, "@"), index=text.index))
     role = local.isin(set(role_local_parts)).fillna(False) & present
-    typo_of = domain.map(_typo_table(tuple(common_domains)))
+    typo_of = at.lookup(domain, _typo_table(tuple(common_domains)))
     return pd.DataFrame(
         {
             "email": text.where(valid),

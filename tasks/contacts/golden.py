@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
+from tasks import arrow_text as at
 from tasks.contacts.countries import default_time_zone
 from tasks.contacts.identity import new_golden_id
 from tasks.contacts.phones import mobile_capable
@@ -24,7 +26,10 @@ GOLDEN_COLUMNS = [
 
 
 def assign_golden_ids(
-    record_key: pd.Series, cluster: np.ndarray, known: pd.Series
+    record_key: pd.Series,
+    cluster: np.ndarray,
+    known: pd.Series,
+    issued: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[pd.Series, pd.DataFrame]:
     """Golden id per record, keeping the ids the ledger already gave (`known`: record_key →
     golden_id). Returns (ids, merges) where merges lists ids folded into another this run."""
@@ -53,7 +58,7 @@ def assign_golden_ids(
     ids = frame["cluster"].map(kept.set_index("cluster")["known"]).astype(object)
     fresh = ids.isna()
     if fresh.any():
-        taken = set(known.dropna().unique()) | set(kept["known"])
+        taken = set(known.dropna().unique()) | set(kept["known"]) | set(issued)
         seeds = frame.loc[fresh, "smallest"]
         codes, uniques = pd.factorize(seeds)
         new = []
@@ -70,69 +75,93 @@ def assign_golden_ids(
 
 def golden_records(records: pd.DataFrame, source_priority: list[str]) -> pd.DataFrame:
     """`records` are clean records with a `golden_id` column; one row per golden id out."""
-    r = records.copy()
-    r["priority"] = r["system"].map({s: i for i, s in enumerate(source_priority)}).fillna(99)
-    mobile_ok = mobile_capable(r["mobile_type"]) & r["mobile_e164"].notna()
-    phone_ok = mobile_capable(r["phone_type"]) & r["phone_e164"].notna()
-    r["best_mobile"] = r["mobile_e164"].where(mobile_ok, r["phone_e164"].where(phone_ok))
-    r["best_mobile_type"] = r["mobile_type"].where(mobile_ok, r["phone_type"].where(phone_ok))
-    r["best_mobile_zones"] = r["mobile_time_zones"].where(
-        mobile_ok, r["phone_time_zones"].where(phone_ok)
-    )
-    voice = r["phone_e164"].notna()
-    r["best_phone"] = r["phone_e164"].where(voice, r["mobile_e164"])
-    r["best_phone_type"] = r["phone_type"].where(voice, r["mobile_type"])
-    r["best_phone_zones"] = r["phone_time_zones"].where(voice, r["mobile_time_zones"])
-    r["country_region"] = r["region"].where(r["region_known"])
-    r = r.sort_values(
-        ["golden_id", "last_modified", "priority", "record_key"],
-        ascending=[True, False, True, True],
-        kind="stable",
-    )
-    fields = {
-        "account_id": "account_id", "account_name": "account_name", "first_name": "first_name",
-        "last_name": "last_name", "title": "title", "role": "role", "email": "email",
-        "phone_e164": "best_phone", "phone_type": "best_phone_type",
-        "phone_zones": "best_phone_zones",
-        "mobile_e164": "best_mobile", "mobile_type": "best_mobile_type",
-        "mobile_zones": "best_mobile_zones", "country": "country", "region": "country_region",
-        "language": "language", "last_modified": "last_modified",
-    }  # fmt: skip
-    grouped = r.groupby("golden_id", sort=True)
-    golden = grouped[list(fields.values())].first()
-    golden.columns = list(fields)
+    r = records
+    mobile_ok = (mobile_capable(r["mobile_type"]) & r["mobile_e164"].notna()).to_numpy()
+    phone_ok = (mobile_capable(r["phone_type"]) & r["phone_e164"].notna()).to_numpy()
+    voice = r["phone_e164"].notna().to_numpy()
+    derived = {
+        "mobile_e164": _pick(r["mobile_e164"], mobile_ok, r["phone_e164"], phone_ok),
+        "mobile_type": _pick(r["mobile_type"], mobile_ok, r["phone_type"], phone_ok),
+        "mobile_zones": _pick(r["mobile_time_zones"], mobile_ok, r["phone_time_zones"], phone_ok),
+        "phone_e164": _pick(r["phone_e164"], voice, r["mobile_e164"], ~voice),
+        "phone_type": _pick(r["phone_type"], voice, r["mobile_type"], ~voice),
+        "phone_zones": _pick(r["phone_time_zones"], voice, r["mobile_time_zones"], ~voice),
+        "region": r["region"].where(r["region_known"]),
+    }
+    # One stable order for all fields: person, newest first, source priority, source id.
+    person, people = at.codes(r["golden_id"])
+    priority = r["system"].map({s: i for i, s in enumerate(source_priority)}).fillna(99)
+    modified = pd.to_datetime(r["last_modified"], utc=True).astype("datetime64[us, UTC]")
+    key_rank = pc.rank(at.arrow(r["record_key"]), sort_keys="ascending").to_numpy()
+    order = np.lexsort((key_rank, priority.to_numpy(), -np.asarray(modified.array.asi8), person))
+    person_sorted = person[order]
+    golden = pd.DataFrame({"golden_id": people.to_numpy(dtype=object)})
+
+    def survivor(values: pd.Series) -> np.ndarray:
+        """Per person, the position of the first non-empty value in the order above."""
+        filled = values.notna().to_numpy()[order]
+        positions = order[filled]
+        owners = person_sorted[filled]
+        owners_first = np.r_[True, owners[1:] != owners[:-1]] if len(owners) else owners
+        pos = np.full(len(people), -1, dtype=np.int64)
+        pos[owners[owners_first]] = positions[owners_first]
+        return pos
+
+    plain = ["account_id", "account_name", "first_name", "last_name", "title", "role",
+             "email", "country", "language", "last_modified"]  # fmt: skip
+    columns = {name: r[name] for name in plain} | derived
+    for name, values in columns.items():
+        pos = survivor(values)
+        taken = values.iloc[np.maximum(pos, 0)].to_numpy()
+        golden[name] = pd.Series(taken, dtype=values.dtype).where(pos >= 0)
     # Flags follow the chosen email, not any email of the person.
-    flags = r.dropna(subset=["email"]).drop_duplicates("golden_id")
-    golden["email_role"] = flags.set_index("golden_id")["email_role"].reindex(golden.index)
-    golden["email_typo_of"] = flags.set_index("golden_id")["email_typo_of"].reindex(golden.index)
-    golden["email_role"] = golden["email_role"].fillna(False).astype(bool)
-    golden["records"] = grouped.size()
-    present = r[["golden_id", "system"]].drop_duplicates()
+    email_pos = survivor(r["email"])
+    golden["email_role"] = np.where(
+        email_pos >= 0, r["email_role"].to_numpy(bool)[email_pos], False
+    )
+    golden["email_typo_of"] = pd.Series(
+        r["email_typo_of"].iloc[np.maximum(email_pos, 0)].to_numpy(), dtype="str"
+    ).where(email_pos >= 0)
+    golden["records"] = np.bincount(person, minlength=len(people))
     systems = pd.Series("", index=golden.index, dtype=object)
-    for system in sorted(present["system"].unique()):
-        has = golden.index.isin(present.loc[present["system"] == system, "golden_id"])
+    for system in sorted(r["system"].unique()):
+        has = np.zeros(len(people), dtype=bool)
+        has[person[(r["system"] == system).to_numpy()]] = True
         systems[has] = systems[has] + np.where(systems[has] == "", "", ",") + system
     golden["systems"] = systems
-    golden["time_zone"] = _time_zone(golden, r.groupby("golden_id")["region"].first())
-    golden = golden.reset_index()
+    newest_region = r["region"].iloc[survivor(r["region"])].to_numpy()
+    golden["time_zone"] = _time_zone(golden, pd.Series(newest_region, index=golden.index))
+    golden = golden.sort_values("golden_id", kind="stable").reset_index(drop=True)
     return golden[GOLDEN_COLUMNS]
+
+
+def _pick(
+    first: pd.Series, first_ok: np.ndarray, second: pd.Series, second_ok: np.ndarray
+) -> pd.Series:
+    out = first.where(first_ok)
+    return out.where(first_ok, second.where(second_ok))
 
 
 def _time_zone(golden: pd.DataFrame, region: pd.Series) -> pd.Series:
     """The number's zone when it has one; the country's when the number spans several and the
     country's is among them (Spanish mobiles: Madrid or Canaries); else the first."""
-    fallback = default_time_zone(region.reindex(golden.index))
-    zones = golden["mobile_zones"].where(
-        golden["mobile_zones"].fillna("") != "", golden["phone_zones"]
-    )
+    fallback = default_time_zone(region).astype("str")
+    mobile = golden["mobile_zones"].astype("str")
+    zones = mobile.where(mobile.fillna("") != "", golden["phone_zones"].astype("str"))
     zones = zones.where(zones.fillna("") != "")
-    first = zones.str.split("|").str[0]
-    several = zones.str.contains("|", regex=False).fillna(False)
-    combo = fallback.fillna("").astype("str") + "\x1f" + zones.fillna("").astype("str")
-    codes, uniques = pd.factorize(combo)
-    verdict = np.array(
-        [bool(f) and f in z.split("|") for f, z in (u.split("\x1f") for u in uniques)], dtype=bool
+    first = at.replace(zones, r"\|.*$", "").where(zones.notna())
+    several = pd.Series(at.search(zones, r"\|"), index=zones.index)
+    fallback_in = pd.Series(
+        _contains_elementwise("|" + zones.fillna("") + "|", "|" + fallback.fillna("\x00") + "|"),
+        index=zones.index,
     )
-    fallback_in = pd.Series(verdict[codes], index=golden.index)
     tz = first.where(~several | ~fallback_in, fallback)
     return tz.fillna(fallback)
+
+
+def _contains_elementwise(haystack: pd.Series, needle: pd.Series) -> np.ndarray:
+    """haystack[i] contains needle[i], over distinct pairs only (few: zones × countries)."""
+    codes, pairs = at.codes(haystack + "\x1f" + needle)
+    split = (pair.split("\x1f") for pair in pairs.to_numpy(dtype=object))
+    verdict = np.array([needle in hay for hay, needle in split], dtype=bool)
+    return verdict[codes]

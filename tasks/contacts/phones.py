@@ -21,11 +21,14 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
 import pandas as pd
 import phonenumbers
 from phonenumbers import PhoneMetadata, PhoneNumberFormat, PhoneNumberType
 from phonenumbers import timezone as pn_timezone
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
+
+from tasks import arrow_text as at
 
 TYPE_NAMES = {
     PhoneNumberType.FIXED_LINE: "fixed_line",
@@ -53,11 +56,12 @@ _SPECIAL_TYPES = [
     ("uan", "uan"),
     ("voicemail", "voicemail"),
 ]
-# Extensions as CRMs hold them: "ext. 12", "x12", "#12", "anexo 12", "int. 12".
+# Extensions as CRMs hold them: "ext. 12", "x12", "#12", "anexo 12", "int. 12" (RE2 syntax).
 _EXTENSION = (
-    r"(?i)\s*(?:ext\.?|extension|extensión|x|#|anexo|int\.?|interno)\s*[:.]?\s*(\d{1,7})\s*$"
+    r"(?i)[\s\p{Z}]*(?:ext\.?|extension|extensión|x|#|anexo|int\.?|interno)[\s\p{Z}]*[:.]?"
+    r"[\s\p{Z}]*(?P<v>[0-9]{1,7})[\s\p{Z}]*$"
 )
-_FORMATTING = r"[\s.\-()/\u00a0\u202f\[\]]"
+_FORMATTING = "[ \t\r\n.()/\u00a0\u202f\\[\\]-]"
 RESULT_COLUMNS = ["e164", "phone_type", "extension", "number_region", "time_zones"]
 
 
@@ -79,6 +83,7 @@ class _Region:
     np_for_parsing: str | None
     np_transform: str | None
     leading_digits: str | None
+    idd: str | None
 
     @property
     def max_length(self) -> int:
@@ -107,6 +112,7 @@ def _region(code: str) -> _Region | None:
         np_for_parsing=meta.national_prefix_for_parsing,
         np_transform=meta.national_prefix_transform_rule,
         leading_digits=meta.leading_digits,
+        idd=meta.international_prefix,
     )
 
 
@@ -131,8 +137,15 @@ def parse_one(canonical: str, region: str) -> tuple[str | None, str, str | None,
     )
 
 
-def _parse_many(items: list[tuple[str, str]]) -> list[tuple[str | None, str, str | None, str]]:
-    return [parse_one(c, r) for c, r in items]
+def _parse_many(items: list[tuple]) -> list[tuple[str | None, str, str | None, str]]:
+    """Each item is (canonical, region) or (canonical, region, other reading)."""
+    out = []
+    for item in items:
+        result = parse_one(item[0], item[1])
+        if result[0] is None and len(item) > 2 and item[2]:
+            result = parse_one(item[2], item[1])
+        out.append(result)
+    return out
 
 
 def _parse_parallel(items: list[tuple[str, str]], workers: int | None) -> list[tuple]:
@@ -151,7 +164,11 @@ def _parse_parallel(items: list[tuple[str, str]], workers: int | None) -> list[t
 def _full(s: pd.Series, pattern: str | None) -> pd.Series:
     if pattern is None or s.empty:
         return pd.Series(False, index=s.index)
-    return s.str.fullmatch(f"(?:{pattern})").fillna(False).astype(bool)
+    return pd.Series(at.full_match(s, pattern), index=s.index)
+
+
+def _lengths(s: pd.Series) -> pd.Series:
+    return pd.Series(at.lengths(s), index=s.index)
 
 
 def _matches(s: pd.Series, lengths: pd.Series, d: _Desc) -> pd.Series:
@@ -163,10 +180,12 @@ def _matches(s: pd.Series, lengths: pd.Series, d: _Desc) -> pd.Series:
 
 def _number_type(nsn: pd.Series, reg: _Region) -> pd.Series:
     """phonenumbers' `_number_type_helper`, column-wise."""
-    lengths = nsn.str.len()
+    lengths = _lengths(nsn)
     out = pd.Series("invalid", index=nsn.index, dtype=object)
     open_ = _matches(nsn, lengths, reg.general)
     for name, d in reg.types:
+        if not open_.any():
+            break
         hit = open_ & _matches(nsn, lengths, d)
         out[hit] = name
         open_ &= ~hit
@@ -182,17 +201,69 @@ def _number_type(nsn: pd.Series, reg: _Region) -> pd.Series:
 
 
 def _strip_national_prefix(s: pd.Series, reg: _Region) -> pd.Series:
-    """phonenumbers' national-prefix stripping (regions without a transform rule)."""
+    """phonenumbers' `_maybe_strip_national_prefix_and_carrier_code` plus parse()'s length
+    rule, column-wise. With a transform rule (Argentina: 0 11 15 xxxx → 9 11 xxxx) the rule
+    applies when the prefix pattern's last group matched; otherwise the prefix is dropped."""
     if not reg.np_for_parsing or s.empty:
         return s
     anchored = f"^(?:{reg.np_for_parsing})"
-    stripped = s.str.replace(anchored, "", n=1, regex=True)
+    candidate = at.replace(s, anchored, "", max_replacements=1)
+    if reg.np_transform:
+        groups = re.compile(reg.np_for_parsing).groups
+        last = f"^(?:{_name_last_group(reg.np_for_parsing, groups)})"
+        group = at.extract(s, last)
+        rule = reg.np_transform.replace("$", "\\")  # phonenumbers writes $1 in some data
+        transformed = at.replace(s, anchored, rule, max_replacements=1)
+        # RE2 gives "" (not null) for a group that took no part in the match.
+        matched = group.notna() & (group != "")
+        candidate = candidate.where(~matched, transformed)
     viable = _full(s, reg.general.pattern)
-    keep = ~(viable & ~_full(stripped, reg.general.pattern))
+    keep = ~(viable & ~_full(candidate, reg.general.pattern))
     # ... and only when what is left has a possible (or too long) length for the region.
-    n = stripped.str.len()
+    n = _lengths(candidate)
     keep &= n.isin(reg.general.lengths) | (n > reg.max_length)
-    return s.where(~keep, stripped)
+    return s.where(~keep, candidate)
+
+
+def _name_last_group(pattern: str, groups: int) -> str:
+    """The same pattern with its last capturing group named `v`, for Arrow's extract."""
+    count = 0
+    out = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if ch == "(" and not pattern.startswith("(?", i):
+            count += 1
+            if count == groups:
+                out.append("(?P<v>")
+                i += 1
+                continue
+            out.append("(?:")
+            i += 1
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _split_calling_code(digits: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(calling code, national number) of '+'-less digit strings; codes are prefix-free."""
+    cc = pd.Series(pd.NA, index=digits.index, dtype=object)
+    nsn = pd.Series(pd.NA, index=digits.index, dtype=object)
+    for width in (1, 2, 3):
+        todo = cc.isna()
+        if not todo.any():
+            break
+        prefix = at.slice_(digits[todo], 0, width)
+        known = prefix.isin(_CALLING_CODES)
+        hit = known[known].index
+        cc[hit] = prefix[hit].astype(object)
+        nsn[hit] = at.slice_(digits[hit], width).astype(object)
+    return cc, nsn
 
 
 def _fast_path(canon: pd.Series, region: pd.Series) -> pd.DataFrame:
@@ -200,34 +271,32 @@ def _fast_path(canon: pd.Series, region: pd.Series) -> pd.DataFrame:
     out = pd.DataFrame(
         {c: pd.Series(pd.NA, index=canon.index, dtype=object) for c in RESULT_COLUMNS}
     )
-    plus = canon.str.fullmatch(r"\+[1-9]\d{3,16}").fillna(False)
-    national = canon.str.fullmatch(r"\d{4,17}").fillna(False)
+    plus = pd.Series(at.full_match(canon, r"\+[1-9][0-9]{3,16}"), index=canon.index)
+    national = pd.Series(at.full_match(canon, r"[0-9]{4,17}"), index=canon.index)
 
-    # Country calling code and national number for the '+' forms (codes are prefix-free).
     cc = pd.Series(pd.NA, index=canon.index, dtype=object)
-    digits = canon[plus].str.slice(1)
-    for width in (1, 2, 3):
-        prefix = digits.str.slice(0, width)
-        known = prefix.isin(_CALLING_CODES) & cc[plus].isna()
-        cc[known[known].index] = prefix[known]
     nsn = pd.Series(pd.NA, index=canon.index, dtype=object)
-    has_cc = cc.notna()
-    nsn[has_cc] = [d[len(c) :] for d, c in zip(digits[has_cc[plus]], cc[has_cc], strict=True)]
+    if plus.any():
+        cc[plus], nsn[plus] = _split_calling_code(at.slice_(canon[plus], 1))
 
     # National forms: the contact's region decides; a leading country code without '+' is
     # recognised exactly as phonenumbers does (the number only makes sense without it).
     for code, idx in national.groupby(region.where(national)).groups.items():
         reg = _region(str(code))
-        if reg is None or reg.np_transform:
+        if reg is None:
             continue
+        if reg.idd:
+            # phonenumbers first strips the region's own international prefix (Israel's 012-019,
+            # Mexico's 09...) when a non-zero digit follows: leave those numbers to it.
+            idx = idx[~at.search(canon[idx], f"^(?:{reg.idd})(?:[1-9]|$)")]
         full = canon[idx]
-        after_cc = _strip_national_prefix(full.str.slice(len(reg.cc)), reg)
+        after_cc = _strip_national_prefix(at.slice_(full, len(reg.cc)), reg)
         starts = full.str.startswith(reg.cc)
         take_cc = starts & (
             (~_full(full, reg.general.pattern) & _full(after_cc, reg.general.pattern))
-            | (full.str.len() > reg.max_length)
+            | (_lengths(full) > reg.max_length)
         )
-        nsn[idx] = _strip_national_prefix(full.where(~take_cc, after_cc), reg)
+        nsn[idx] = _strip_national_prefix(full.where(~take_cc, after_cc), reg).astype(object)
         cc[idx] = reg.cc
 
     # Main region per calling code; type and validity with that region's metadata.
@@ -235,11 +304,11 @@ def _fast_path(canon: pd.Series, region: pd.Series) -> pd.DataFrame:
     for code, idx in cc[resolved].groupby(cc[resolved]).groups.items():
         regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(code), ())
         main = _region(regions[0]) if regions and regions[0] != "001" else None
-        if main is None or main.np_transform:
+        if main is None:
             continue
         numbers = nsn[idx].astype("str")
-        if plus[idx].any():
-            from_plus = plus[idx]
+        from_plus = plus[idx]
+        if from_plus.any():
             numbers[from_plus] = _strip_national_prefix(numbers[from_plus], main)
         kinds = pd.Series("invalid", index=idx, dtype=object)
         where = pd.Series(pd.NA, index=idx, dtype=object)
@@ -251,20 +320,21 @@ def _fast_path(canon: pd.Series, region: pd.Series) -> pd.DataFrame:
             if len(regions) == 1:
                 hit = todo
             elif reg.leading_digits:
-                hit = todo & numbers.str.match(f"(?:{reg.leading_digits})").fillna(False)
+                hit = todo & pd.Series(at.search(numbers, f"^(?:{reg.leading_digits})"), index=idx)
             else:
                 hit = todo & (_number_type(numbers[todo], reg).reindex(idx) != "invalid")
             if hit.any():
                 kinds[hit] = _number_type(numbers[hit], reg)
                 where[hit] = rcode
                 todo &= ~hit
-        valid = kinds != "invalid"
-        ok = valid[valid].index
-        out.loc[ok, "e164"] = "+" + str(code) + numbers[ok].astype(object)
+        ok = kinds.index[kinds != "invalid"]
+        out.loc[ok, "e164"] = ("+" + str(code) + numbers[ok]).astype(object)
         out.loc[ok, "phone_type"] = kinds[ok]
         out.loc[ok, "number_region"] = where[ok]
     ok = out["e164"].notna()
-    out.loc[ok, "time_zones"] = _time_zones(out.loc[ok, "e164"], out.loc[ok, "phone_type"])
+    out.loc[ok, "time_zones"] = _time_zones(
+        out.loc[ok, "e164"].astype("str"), out.loc[ok, "phone_type"]
+    ).astype(object)
     return out
 
 
@@ -274,32 +344,27 @@ def _calling_codes() -> frozenset[str]:
 
 
 _CALLING_CODES = sorted(_calling_codes())
+_TZ_JOINED = {p: "|".join(z for z in zs if z != "Etc/Unknown") for p, zs in TIMEZONE_DATA.items()}
 
 
 def _time_zones(e164: pd.Series, kinds: pd.Series) -> pd.Series:
     """phonenumbers' time-zone prefix lookup: longest prefix of the number (geographic types)
-    or of the calling code (others), column-wise over distinct prefixes."""
-    digits = e164.str.slice(1)
-    cc_len = pd.Series(0, index=e164.index)
-    for width in (3, 2, 1):
-        hit = digits.str.slice(0, width).isin(_CALLING_CODES) & (cc_len == 0)
-        cc_len[hit] = width
-    cc = pd.Series([d[:n] for d, n in zip(digits, cc_len, strict=True)], index=e164.index)
+    or of the calling code (others), with Arrow's hash lookup per prefix length."""
+    digits = at.slice_(e164, 1)
+    cc, _ = _split_calling_code(digits)
     geographic = kinds.isin(["fixed_line", "fixed_line_or_mobile"]) | (
         (kinds == "mobile") & cc.astype(int).isin(_GEO_MOBILE_COUNTRIES)
     )
-    key = digits.where(geographic, cc)
+    key = digits.where(geographic, cc.astype("str"))
     zones = pd.Series(pd.NA, index=e164.index, dtype=object)
     for width in range(TIMEZONE_LONGEST_PREFIX, 0, -1):
         todo = zones.isna()
         if not todo.any():
             break
-        found = key[todo].str.slice(0, width).map(_TZ_JOINED)
-        zones[found.dropna().index] = found.dropna()
+        found = at.lookup(at.slice_(key[todo], 0, width), _TZ_JOINED)
+        found = found.dropna()
+        zones[found.index] = found.astype(object)
     return zones.fillna("")
-
-
-_TZ_JOINED = {p: "|".join(z for z in zs if z != "Etc/Unknown") for p, zs in TIMEZONE_DATA.items()}
 
 
 # --- public entry point ---------------------------------------------------------------------
@@ -307,20 +372,39 @@ _TZ_JOINED = {p: "|".join(z for z in zs if z != "Etc/Unknown") for p, zs in TIME
 
 def canonical_forms(raw: pd.Series, region: pd.Series) -> pd.DataFrame:
     """Strip formatting, split off an extension, turn 00 (and 011 in NANP) into '+'."""
-    text = raw.astype("str").str.strip()
-    extension = text.str.extract(_EXTENSION, expand=False)
-    text = text.str.replace(_EXTENSION, "", regex=True)
-    canon = text.str.replace(_FORMATTING, "", regex=True)
-    canon = canon.str.replace(r"^\+?00", "+", regex=True)
-    nanp = region.isin(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1])
-    canon = canon.where(~(nanp & canon.str.startswith("011")), "+" + canon.str.slice(3))
+    text = at.replace(raw, r"^[\s\p{Z}]+|[\s\p{Z}]+$", "")
+    extension = pd.Series(pd.NA, index=raw.index, dtype=object)
+    has_extension = at.search(text, _EXTENSION)
+    if has_extension.any():
+        part = text[has_extension]
+        extension[has_extension] = at.extract(part, _EXTENSION).astype(object)
+        text = text.where(~has_extension, at.replace(part, _EXTENSION, ""))
+    canon = at.replace(text, _FORMATTING, "")
+    # 00 is the international prefix almost everywhere; where the region's own prefix is longer
+    # (Colombia's 005/007/009, Brazil's 0021...) the number may mean that instead: keep that
+    # reading for phonenumbers in case the '+' one is not a valid number.
+    carrier_select = np.zeros(len(canon), dtype=bool)
+    starts_00 = at.search(canon, "^00")
+    for code in pd.unique(region[starts_00]) if starts_00.any() else []:
+        reg = _region(str(code))
+        if reg is None or not reg.idd or reg.idd == "00":
+            continue
+        rows = starts_00 & (region == code).to_numpy()
+        rest = at.replace(canon[rows], f"^(?:{reg.idd})", "", max_replacements=1)
+        carrier_select[rows] = (at.lengths(canon[rows]) - at.lengths(rest)) > 2
+    carrier_form = canon.where(carrier_select)
+    canon = at.replace(canon, r"^\+?00", "+")
+    nanp = region.isin(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]).to_numpy()
+    from_nanp = nanp & at.search(canon, "^011")
+    if from_nanp.any():
+        canon = canon.where(~from_nanp, at.replace(canon, "^011", "+"))
     # Mexico's pre-2019 dialling, still common in exports though phonenumbers rejects it:
     # a mobile "1" after +52, and the 044/045/01 prefixes before ten national digits.
-    mexican = region == "MX"
-    canon = canon.str.replace(r"^\+521(\d{10})$", r"+52\1", regex=True)
-    legacy = mexican & canon.str.fullmatch(r"(?:521|044|045|01)\d{10}").fillna(False)
-    canon = canon.where(~legacy, canon.str.slice(-10))
-    return pd.DataFrame({"canonical": canon, "extension": extension})
+    canon = at.replace(canon, r"^\+521([0-9]{10})$", r"+52\1")
+    legacy = (region == "MX").to_numpy() & at.full_match(canon, "(?:521|044|045|01)[0-9]{10}")
+    if legacy.any():
+        canon = canon.where(~legacy, at.slice_(canon, -10))
+    return pd.DataFrame({"canonical": canon, "extension": extension, "carrier_form": carrier_form})
 
 
 def normalise_phones(
@@ -332,24 +416,34 @@ def normalise_phones(
     Empty cells give empty results; unparseable ones give phone_type 'invalid'.
     """
     result = pd.DataFrame(index=raw.index, columns=RESULT_COLUMNS, dtype=object)
-    present = raw.notna() & (raw.astype("str").str.strip() != "")
+    text = raw.astype("str")
+    present = text.notna().to_numpy() & ~at.full_match(text, r"[\s\p{Z}]*")
     if not present.any():
         return result
     # 1. Each distinct (raw string, region) once.
-    pairs = pd.DataFrame({"raw": raw[present].astype("str"), "region": region[present]})
-    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(pairs))
-    distinct = pd.DataFrame(list(uniques), columns=["raw", "region"])
-    forms = canonical_forms(distinct["raw"].astype("str"), distinct["region"])
+    raw_p, region_p = text[present], region[present].astype("str")
+    codes, first = _distinct(raw_p + "\x1f" + region_p)
+    forms = canonical_forms(
+        raw_p.iloc[first].reset_index(drop=True), region_p.iloc[first].reset_index(drop=True)
+    )
     # 2. Each distinct canonical form once: "612 345 678" and "612-345-678" are one number.
-    key = pd.MultiIndex.from_arrays([forms["canonical"], distinct["region"]])
-    ccodes, cuniques = pd.factorize(key)
-    canon = pd.DataFrame(list(cuniques), columns=["canonical", "region"])
-    resolved = _fast_path(canon["canonical"].astype("str"), canon["region"])
+    form_region = region_p.iloc[first].reset_index(drop=True)
+    ccodes, cfirst = _distinct(forms["canonical"] + "\x1f" + form_region)
+    canon = pd.DataFrame(
+        {
+            "canonical": forms["canonical"].iloc[cfirst].reset_index(drop=True),
+            "region": form_region.iloc[cfirst].reset_index(drop=True),
+            "other": forms["carrier_form"].iloc[cfirst].reset_index(drop=True),
+        }
+    )
+    resolved = _fast_path(canon["canonical"], canon["region"])
     slow = resolved["e164"].isna()
     if slow.any():
-        items = list(
-            zip(canon.loc[slow, "canonical"], canon.loc[slow, "region"].astype(str), strict=True)
-        )
+        part = canon[slow]
+        items = [
+            (c, r) if pd.isna(o) else (c, r, o)
+            for c, r, o in zip(part["canonical"], part["region"], part["other"], strict=True)
+        ]
         parsed = pd.DataFrame(
             _parse_parallel(items, workers),
             columns=["e164", "phone_type", "number_region", "time_zones"],
@@ -357,12 +451,18 @@ def normalise_phones(
         )
         for col in parsed.columns:
             resolved.loc[slow, col] = parsed[col].astype(object)
-    per_distinct = resolved.iloc[ccodes].reset_index(drop=True)
-    per_distinct["extension"] = forms["extension"].astype(object).to_numpy()
-    rows = per_distinct.iloc[codes]
-    rows.index = raw.index[present]
-    result.loc[present, RESULT_COLUMNS] = rows[RESULT_COLUMNS].to_numpy()
+    values = resolved[RESULT_COLUMNS].to_numpy(dtype=object)[ccodes[codes]]
+    values[:, RESULT_COLUMNS.index("extension")] = forms["extension"].to_numpy(dtype=object)[codes]
+    result.loc[present, RESULT_COLUMNS] = values
     return result
+
+
+def _distinct(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, position of each code's first row)."""
+    codes, uniques = at.codes(values)
+    first = np.full(len(uniques), -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    return codes, first
 
 
 def mobile_capable(phone_type: pd.Series) -> pd.Series:

@@ -21,6 +21,12 @@ _consent = ConsentAudit.__table__
 _CHUNK = 20_000
 
 
+def all_golden_ids(engine: sa.Engine) -> set[str]:
+    """Every golden id ever issued (merged ones included): a new person must not reuse one."""
+    with engine.connect() as conn:
+        return set(conn.execute(sa.select(_contacts.c.golden_id)).scalars())
+
+
 def known_golden_ids(engine: sa.Engine) -> pd.Series:
     """record_key ('system:source_id') → golden_id, for every source record seen before."""
     query = sa.select(_source_ids.c.system, _source_ids.c.source_id, _source_ids.c.golden_id)
@@ -33,20 +39,28 @@ def known_golden_ids(engine: sa.Engine) -> pd.Series:
 
 
 def current_consent(engine: sa.Engine) -> pd.DataFrame:
-    """The latest audit row per (golden_id, channel, purpose): the current consent state."""
+    """The latest audit row per (golden_id, channel, purpose): the current consent state.
+
+    Rows of a person merged into another are reported under the survivor's id (the caller
+    keeps the newest statement per key), so a merge never loses an opt-out."""
     last = (
         sa.select(sa.func.max(_consent.c.id).label("id"))
         .group_by(_consent.c.golden_id, _consent.c.channel, _consent.c.purpose)
         .subquery()
     )
-    query = sa.select(
-        _consent.c.golden_id,
-        _consent.c.channel,
-        _consent.c.purpose,
-        _consent.c.new_state.label("state"),
-        _consent.c.stated_at,
-        _consent.c.source,
-    ).join(last, last.c.id == _consent.c.id)
+    person = sa.func.coalesce(_contacts.c.merged_into, _consent.c.golden_id)
+    query = (
+        sa.select(
+            person.label("golden_id"),
+            _consent.c.channel,
+            _consent.c.purpose,
+            _consent.c.new_state.label("state"),
+            _consent.c.stated_at,
+            _consent.c.source,
+        )
+        .join(last, last.c.id == _consent.c.id)
+        .join(_contacts, _contacts.c.golden_id == _consent.c.golden_id)
+    )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     frame = pd.DataFrame(
@@ -97,16 +111,17 @@ def save_contacts(
 ) -> None:
     """Upsert golden contacts and source ids, mark merges, append consent changes."""
     now = utcnow()
-    golden = golden.assign(country=golden["region"], updated_at=now)
+    # A golden row written now is a live person: clear any old merge mark.
+    golden = golden.assign(country=golden["region"], updated_at=now, merged_into=None)
     with engine.begin() as conn:
-        for rows in _records(golden, [*CONTACT_COLUMNS, "updated_at"]):
+        for rows in _records(golden, [*CONTACT_COLUMNS, "updated_at", "merged_into"]):
             _upsert(conn, _contacts, ["golden_id"], rows)
         for rows in _records(source_map, ["golden_id", "system", "source_id"]):
             _upsert(conn, _source_ids, ["system", "source_id"], rows)
         for old, new in merges[["golden_id", "merged_into"]].itertuples(index=False):
             conn.execute(
                 sa.update(_contacts)
-                .where(_contacts.c.golden_id == old)
+                .where((_contacts.c.golden_id == old) | (_contacts.c.merged_into == old))
                 .values(merged_into=new, updated_at=now)
             )
         audit = consent_rows.rename(columns={"state": "new_state"}).assign(

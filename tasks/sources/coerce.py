@@ -12,13 +12,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 TRUE_WORDS = ("true", "t", "yes", "y", "1", "si", "sí", "s", "x", "verdadero", "opted in")
 FALSE_WORDS = ("false", "f", "no", "n", "0", "falso", "opted out")
 _BOOLS = {w: True for w in TRUE_WORDS} | {w: False for w in FALSE_WORDS}
 
 _OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
-_NOISE = r"[\s\u00a0\u202f€$£]"
+# Literal characters, not \s: pandas hands a pattern with Python escapes to Python's re
+# (row by row) instead of Arrow's engine.
+_NOISE = "[ \t\r\n\u00a0\u202f€$£]"
+_PLAIN_NUMBER = r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)"
 # A value whose last separator is a comma followed by 1-2 or 4+ digits, or a comma after a dot
 # group, can only be a decimal comma; likewise for the decimal point.
 _UNAMBIGUOUS = {
@@ -36,8 +41,11 @@ class Parsed:
 
 def text(s: pd.Series) -> pd.Series:
     """Trimmed text, empty cells as <NA>."""
-    t = s.str.strip()
-    return t.where(t != "")
+    if s.dtype != "str":
+        s = s.astype("str")
+    arr = pc.utf8_trim_whitespace(_arrow(s))
+    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+    return pd.Series(arr.to_pandas().array, index=s.index, dtype="str")
 
 
 def _by_distinct(t: pd.Series, lookup) -> pd.Series:
@@ -94,6 +102,13 @@ def parse_number(s: pd.Series, decimal: str) -> Parsed:
     present = t.notna()
     if not present.any():
         return Parsed(pd.Series(np.nan, index=s.index), present, "")
+    if present.mean() < 0.5:  # a mostly empty column: parse the filled cells only
+        part = parse_number(t[present], decimal)
+        values = pd.Series(np.nan, index=s.index)
+        values[present] = part.values
+        bad = pd.Series(False, index=s.index)
+        bad[present] = part.bad
+        return Parsed(values, bad, part.reason)
     t = t.str.replace(_NOISE, "", regex=True)
     other = "." if decimal == "," else ","
     wrong = present & t.str.contains(_UNAMBIGUOUS[other], regex=True).fillna(False)
@@ -104,8 +119,8 @@ def parse_number(s: pd.Series, decimal: str) -> Parsed:
     t = t.str.replace(other, "", regex=False)
     if decimal == ",":
         t = t.str.replace(",", ".", regex=False)
-    values = pd.to_numeric(t, errors="coerce").astype("float64")
-    values = values.where(~wrong)
+    readable = t.str.fullmatch(_PLAIN_NUMBER).fillna(False).astype(bool) & ~wrong
+    values = t.where(readable).astype("float64")
     bad = present & values.isna()
     reason = (
         f"unparseable number (this file uses decimal {'commas' if decimal == ',' else 'points'})"
@@ -123,15 +138,46 @@ def date_formats(dayfirst: bool, extra: list[str]) -> list[str]:
     return [*extra, "ISO8601", *local, *short]
 
 
+def _arrow(t: pd.Series) -> pa.ChunkedArray:
+    return (
+        pa.chunked_array(pa.array(t.array)) if not isinstance(t.array, pa.ChunkedArray) else t.array
+    )
+
+
+def _from_arrow(values: pa.ChunkedArray, index: pd.Index, dtype: str) -> pd.Series:
+    return pd.Series(values.to_pandas().array, index=index).astype(dtype)
+
+
 def _parse_chain(t: pd.Series, formats: list[str], utc: bool) -> pd.Series:
-    out = pd.Series(pd.NaT, index=t.index, dtype="datetime64[us, UTC]" if utc else "datetime64[us]")
-    todo = t.notna()
+    """Try each format on the cells still unparsed: first Arrow's whole-column ISO 8601 cast
+    (the usual case, 5-10x faster than pandas), else pandas format by format, its ISO parser
+    only on ISO-looking cells."""
+    dtype = "datetime64[us, UTC]" if utc else "datetime64[us]"
+    present = t.notna()
+    if "ISO8601" in formats and present.any():
+        try:
+            cast = pc.cast(_arrow(t[present]), pa.timestamp("us", tz="UTC" if utc else None))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            cast = None
+        if cast is not None:
+            out = pd.Series(pd.NaT, index=t.index, dtype=dtype)
+            out[present] = _from_arrow(cast, t.index[present], dtype)
+            return out
+    out = pd.Series(pd.NaT, index=t.index, dtype=dtype)
+    todo = present
     for fmt in formats:
         if not todo.any():
             break
-        parsed = pd.to_datetime(t[todo], format=fmt, errors="coerce", utc=utc)
-        parsed = parsed.astype(out.dtype)
-        out.loc[parsed.index] = out.loc[parsed.index].fillna(parsed)
+        cand = t if todo.all() else t[todo]
+        if fmt == "ISO8601":
+            cand = cand[cand.str.match(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").fillna(False).astype(bool)]
+            if cand.empty:
+                continue
+            parsed = pd.to_datetime(cand, format="ISO8601", errors="coerce", utc=utc)
+        else:
+            # pandas, not Arrow's strptime: Arrow rolls 31/02 over into March.
+            parsed = pd.to_datetime(cand, format=fmt, errors="coerce", utc=utc)
+        out.loc[parsed.index] = parsed.astype(dtype)
         todo = todo & out.isna()
     return out
 
@@ -142,7 +188,9 @@ def parse_datetime(s: pd.Series, formats: list[str], tz: str) -> Parsed:
     present = t.notna()
     aware = t.str.contains(_OFFSET, regex=True).fillna(False)
     out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[us, UTC]")
-    if aware.any():
+    if aware.all():
+        out = _parse_chain(t, formats, utc=True)
+    elif aware.any():
         out[aware] = _parse_chain(t[aware], formats, utc=True)
     naive = present & ~aware
     if naive.any():

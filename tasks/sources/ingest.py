@@ -8,6 +8,8 @@ reason); a file-level problem raises `SourceFileError` before anything is accept
 from __future__ import annotations
 
 import difflib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,28 +135,36 @@ def parse_fields(
     decimal = coerce.sniff_decimal(
         [raw.frame[mapping.columns[f]] for f in number_fields], raw.delimiter, raw.typed
     )
-    columns: dict[str, pd.Series] = {}
-    problems: list[pd.DataFrame] = []
     n = len(raw.frame)
-    for name, fs in spec.fields.items():
+
+    def parse(name: str) -> coerce.Parsed | None:
+        fs = spec.fields[name]
         if name not in mapping.columns:
-            columns[name] = _empty(fs.type, n)
-            continue
+            return None
         cells = raw.frame[mapping.columns[name]]
         if fs.type == "bool":
-            parsed = coerce.parse_bool(cells)
-        elif fs.type == "number":
-            parsed = coerce.parse_number(cells, decimal)
-        elif fs.type == "datetime":
-            parsed = coerce.parse_datetime(cells, formats, tz)
-        elif fs.type == "date":
-            parsed = coerce.parse_date(cells, formats)
-        elif fs.type == "currency":
-            parsed = coerce.parse_code(cells)
-        elif fs.type == "enum":
-            parsed = coerce.parse_enum(cells, mapping.values.get(name))
-        else:
-            parsed = coerce.Parsed(coerce.text(cells), pd.Series(False, index=cells.index), "")
+            return coerce.parse_bool(cells)
+        if fs.type == "number":
+            return coerce.parse_number(cells, decimal)
+        if fs.type == "datetime":
+            return coerce.parse_datetime(cells, formats, tz)
+        if fs.type == "date":
+            return coerce.parse_date(cells, formats)
+        if fs.type == "currency":
+            return coerce.parse_code(cells)
+        if fs.type == "enum":
+            return coerce.parse_enum(cells, mapping.values.get(name))
+        return coerce.Parsed(coerce.text(cells), pd.Series(False, index=cells.index), "")
+
+    # Columns are independent and Arrow releases the GIL: parse them on all cores.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        parsed_fields = dict(zip(spec.fields, pool.map(parse, spec.fields), strict=True))
+    columns: dict[str, pd.Series] = {}
+    problems: list[pd.DataFrame] = []
+    for name, parsed in parsed_fields.items():
+        if parsed is None:
+            columns[name] = _empty(spec.fields[name].type, n)
+            continue
         columns[name] = parsed.values
         runaway = raw.suspect.get(mapping.columns[name])
         if runaway is not None:
@@ -215,14 +225,22 @@ def _export_values_in_reasons(problems: pd.DataFrame, mapping: SourceMapping) ->
 def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame:
     """A repeated key (same id twice in one file) keeps the first row and quarantines the rest."""
     key = list(KINDS[kind].key)
-    present = typed[key].notna().all(axis=1)
-    dup = typed.duplicated(subset=key, keep="first") & present
-    if not dup.any():
+    codes = _key_codes(typed[key])
+    present = codes >= 0
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    repeat = np.zeros(len(codes), dtype=bool)
+    repeat[order[1:]] = sorted_codes[1:] == sorted_codes[:-1]
+    repeat &= present
+    if not repeat.any():
         return _concat([])
-    first_pos = typed[present].reset_index().groupby(key, sort=False)["index"].transform("first")
-    first_of = pd.Series(first_pos.to_numpy(), index=typed.index[present])
-    idx = np.flatnonzero(dup.to_numpy())
-    firsts = rows[first_of.loc[idx].to_numpy()]
+    # The first row of each key: the first position of its run in the stable sort.
+    first_of_run = np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]
+    run_start = np.maximum.accumulate(np.where(first_of_run, np.arange(len(codes)), 0))
+    first_pos = np.empty(len(codes), dtype=np.int64)
+    first_pos[order] = order[run_start]
+    idx = np.flatnonzero(repeat)
+    firsts = rows[first_pos[idx]]
     return pd.DataFrame(
         {
             "index": idx,
@@ -230,6 +248,18 @@ def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame
             "reason": [f"duplicate id (first seen in row {r})" for r in firsts],
         }
     )
+
+
+def _key_codes(keys: pd.DataFrame) -> np.ndarray:
+    """An integer per distinct key (-1 where any part is empty), via Arrow's hashing."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    joined = keys.iloc[:, 0].astype("str")
+    for col in keys.columns[1:]:
+        joined = joined + "\x1f" + keys[col].astype("str")
+    encoded = pc.dictionary_encode(pa.chunked_array(pa.array(joined.array))).combine_chunks()
+    return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def quarantine_rows(problems: pd.DataFrame, raw: RawFile, mapping: SourceMapping) -> pd.DataFrame:

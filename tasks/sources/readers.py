@@ -117,7 +117,15 @@ def read_export(
 
 def sniff_encoding(path: Path, declared: str = "auto") -> tuple[str, str]:
     """Return (encoding for the reader, sha256) in one pass over the bytes."""
+    enc, sha, _ = sniff_file(path, declared)
+    return enc, sha
+
+
+def sniff_file(path: Path, declared: str = "auto") -> tuple[str, str, int | None]:
+    """(encoding, sha256, line breaks in the file or None for UTF-16), in one pass."""
     digest = hashlib.sha256()
+    newlines = 0
+    last = b""
     with path.open("rb") as fh:
         first = fh.read(_CHUNK)
         if declared != "auto":
@@ -139,6 +147,8 @@ def sniff_encoding(path: Path, declared: str = "auto") -> tuple[str, str]:
         ok = True
         while chunk:
             digest.update(chunk)
+            newlines += chunk.count(b"\n")
+            last = chunk[-1:]
             if ok:
                 try:
                     decoder.decode(chunk, final=False)
@@ -150,8 +160,11 @@ def sniff_encoding(path: Path, declared: str = "auto") -> tuple[str, str]:
                 decoder.decode(b"", final=True)
             except UnicodeDecodeError:
                 ok = False
+    if last and last != b"\n":
+        newlines += 1  # a last line without a line break is a line too
+    lines = None if enc.startswith("utf-16") else newlines
     if ok:
-        return enc, digest.hexdigest()
+        return enc, digest.hexdigest(), lines
     if declared != "auto":
         raise SourceFileError(
             path,
@@ -165,9 +178,9 @@ def sniff_encoding(path: Path, declared: str = "auto") -> tuple[str, str]:
             dec = codecs.getincrementaldecoder("cp1252")()
             while chunk := fh.read(_CHUNK):
                 dec.decode(chunk)
-        return "cp1252", digest.hexdigest()
+        return "cp1252", digest.hexdigest(), lines
     except UnicodeDecodeError:
-        return "latin-1", digest.hexdigest()
+        return "latin-1", digest.hexdigest(), lines
 
 
 def _header_line(path: Path, encoding: str) -> tuple[int, str]:
@@ -192,7 +205,7 @@ def sniff_delimiter(header: str) -> str:
 
 
 def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> RawFile:
-    enc, sha = sniff_encoding(path, encoding)
+    enc, sha, newlines = sniff_file(path, encoding)
     leading_blank, header_line = _header_line(path, enc)
     delim = delimiter if delimiter != "auto" else sniff_delimiter(header_line)
     try:
@@ -247,11 +260,19 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
     # Arrow skips empty lines silently, so find them to keep the numbers right.
     blank = _empty_lines(path, enc, header_row)
     skipped = np.array([line for line, _, _ in irregular] + blank, dtype=np.int64)
-    total = len(frame) + len(skipped)
-    rows = np.setdiff1d(np.arange(header_row + 1, header_row + 1 + total), skipped)[: len(frame)]
+    rows = np.arange(header_row + 1, header_row + 1 + len(frame) + len(skipped), dtype=np.int64)
+    if len(skipped):
+        keep = np.ones(len(rows), dtype=bool)
+        inside = skipped[(skipped > header_row) & (skipped <= rows[-1])]
+        keep[inside - header_row - 1] = False
+        rows = rows[keep][: len(frame)]
     bad_rows = [(line, text, why) for line, text, why in irregular if why]
     raw = RawFile(path, frame, rows, "csv", enc, delim, sha, typed=False, bad_rows=bad_rows)
-    raw.suspect = _runaway_quotes(frame, delim, len(names))
+    # Values spanning lines are rare: look for runaway quotes only if the file has more line
+    # breaks than records (counted while sniffing the encoding).
+    records = header_row + len(frame) + len(skipped)
+    if newlines is None or newlines > records:
+        raw.suspect = _runaway_quotes(frame, delim, len(names))
     return raw
 
 
@@ -262,11 +283,11 @@ def _empty_lines(path: Path, encoding: str, header_row: int) -> list[int]:
     """
     if encoding.startswith("utf-16"):
         return []
-    pattern = re.compile(rb"\n\r?\n")
     with path.open("rb") as fh:
         tail = b""
         while chunk := fh.read(_CHUNK):
-            if pattern.search(tail + chunk):
+            data = tail + chunk
+            if b"\n\n" in data or b"\n\r\n" in data:
                 break
             tail = chunk[-2:]
         else:
@@ -352,8 +373,8 @@ def _missing_message(missing: list[str], names: list[str], delim: str | None) ->
 def _arrow_to_text_frame(table: pa.Table, header_to_name: dict[str, str]) -> pd.DataFrame:
     data = {}
     for header, name in header_to_name.items():
-        col = table.column(name).to_pandas(types_mapper=lambda t: pd.StringDtype("pyarrow"))
-        data[header] = col.astype("str") if col.dtype != "str" else col
+        col = table.column(name).to_pandas()
+        data[header] = col if col.dtype == "str" else col.astype("str")
     return pd.DataFrame(data)
 
 
