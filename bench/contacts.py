@@ -43,16 +43,19 @@ def child(mode: str, folder: Path) -> dict:
     base = peak_mb()
     if mode == "unify":
         from config.contacts_policy import contacts_policy
-        from tasks.contacts.build import unify_contacts
+        from tasks.contacts import build
 
+        phases: dict[str, float] = {}
+        build.PHASE_TIMES = phases
         t0 = time.perf_counter()
-        contacts = unify_contacts(frames, contacts_policy(), "ES")
+        contacts = build.unify_contacts(frames, contacts_policy(), "ES")
         seconds = time.perf_counter() - t0
         extra = {
             "golden": len(contacts.golden),
             "cross_crm": contacts.quality["people_in_both_crms"],
             "phone_cells": contacts.quality["phone_numbers"]["total"],
             "consent_rows": len(contacts.consent_changes),
+            "phases": phases,
         }
         t1 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
@@ -128,6 +131,9 @@ def main() -> None:
         f"(after ingestion {u['base_mb']:,.0f} MB) -> {u['golden']:,} people, "
         f"{u['cross_crm']:,} in both CRMs, {u['consent_rows']:,} consent audit rows"
     )
+    print("  phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in u["phases"].items()))
+    resolution = sum(v for k, v in u["phases"].items() if k != "consent")
+    print(f"  resolution (everything but the consent merge): {resolution:.1f} s")
     print(f"save to a fresh SQLite ledger: {u['save_seconds']:.1f} s")
     if "loop" in results:
         loop = results["loop"]

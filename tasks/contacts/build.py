@@ -7,6 +7,9 @@ task at the bottom reads and writes the ledger around it.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +24,17 @@ from tasks.contacts.golden import assign_golden_ids, golden_records
 from tasks.contacts.identity import Resolution, name_key, resolve
 from tasks.contacts.quality import contact_quality
 from tasks.contacts.roles import recipients, tier_of
+
+# Benchmarks may set this to a dict to receive each phase's wall time in seconds.
+PHASE_TIMES: dict[str, float] | None = None
+
+
+@contextmanager
+def _phase(name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    if PHASE_TIMES is not None:
+        PHASE_TIMES[name] = PHASE_TIMES.get(name, 0.0) + time.perf_counter() - start
 
 
 @dataclass
@@ -50,19 +64,24 @@ def unify_contacts(
 ) -> Contacts:
     known = known if known is not None else pd.Series(dtype=object)
     current = current if current is not None else consent_changes_frame()
-    records = clean_records(contact_records(frames), policy, default_region, workers)
-    names = name_key(records["last_name"], records["record_key"])
-    resolution = resolve(
-        records["record_key"], names, person_keys(records), policy.identity.max_cluster_size
-    )
-    records["golden_id"], merges = assign_golden_ids(
-        records["record_key"], resolution.cluster, known, issued or set()
-    )
-    golden = golden_records(records, policy.identity.source_priority)
-    golden["collections_tier"] = tier_of(golden, policy.roles.collections)
-    golden["renewals_tier"] = tier_of(golden, policy.roles.renewals)
-    golden["receives_collections"] = recipients(golden["account_id"], golden["collections_tier"])
-    golden["receives_renewals"] = recipients(golden["account_id"], golden["renewals_tier"])
+    with _phase("clean"):
+        records = clean_records(contact_records(frames), policy, default_region, workers)
+    with _phase("identity"):
+        names = name_key(records["last_name"], records["record_key"])
+        resolution = resolve(
+            records["record_key"], names, person_keys(records), policy.identity.max_cluster_size
+        )
+        records["golden_id"], merges = assign_golden_ids(
+            records["record_key"], resolution.cluster, known, issued or set()
+        )
+    with _phase("golden"):
+        golden = golden_records(records, policy.identity.source_priority)
+        golden["collections_tier"] = tier_of(golden, policy.roles.collections)
+        golden["renewals_tier"] = tier_of(golden, policy.roles.renewals)
+        golden["receives_collections"] = recipients(
+            golden["account_id"], golden["collections_tier"]
+        )
+        golden["receives_renewals"] = recipients(golden["account_id"], golden["renewals_tier"])
 
     if len(merges):  # statements recorded under a merged id now belong to the survivor
         current = current.assign(
@@ -70,10 +89,12 @@ def unify_contacts(
                 dict(zip(merges["golden_id"], merges["merged_into"], strict=True))
             )
         )
-    changes = consent_changes(current, consent_statements(records, policy))
-    consent = apply_changes(current, changes)
-    wide = consent_wide(consent, golden["golden_id"])
-    quality = contact_quality(records, golden, resolution, wide)
+    with _phase("consent"):
+        changes = consent_changes(current, consent_statements(records, policy))
+        consent = apply_changes(current, changes)
+        wide = consent_wide(consent, golden["golden_id"])
+    with _phase("quality"):
+        quality = contact_quality(records, golden, resolution, wide)
     return Contacts(records, golden, consent, wide, changes, merges, resolution, quality)
 
 

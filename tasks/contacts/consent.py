@@ -59,14 +59,14 @@ def _text(values: pd.Series) -> pd.Series:
 
 
 def _person_codes(*columns: pd.Series) -> list[np.ndarray]:
-    """Codes for golden ids from a shared dictionary, so several frames can be compared."""
-    joined = pd.concat([_text(c).reset_index(drop=True) for c in columns], ignore_index=True)
-    codes, _ = at.codes(joined)
-    out, start = [], 0
-    for c in columns:
-        out.append(codes[start : start + len(c)])
-        start += len(c)
-    return out
+    """Codes for golden ids from a shared dictionary, so several frames can be compared.
+    Categorical columns (as `consent_statements` makes) cost nothing but their categories."""
+    vocab = [
+        c.cat.categories.to_series() if isinstance(c.dtype, pd.CategoricalDtype) else c
+        for c in columns
+    ]
+    categories = pd.Index(pd.unique(pd.concat(vocab, ignore_index=True).astype("str").dropna()))
+    return [pd.Categorical(c, categories=categories).codes.astype(np.int64) for c in columns]
 
 
 def consent_statements(records: pd.DataFrame, policy: ContactsPolicy) -> pd.DataFrame:
@@ -96,16 +96,15 @@ def consent_statements(records: pd.DataFrame, policy: ContactsPolicy) -> pd.Data
     source = pc.binary_join_element_wise(
         keys, pa.chunked_array(fields), pa.scalar("", pa.large_string())
     )
+    person, people = at.codes(records["golden_id"])
     return pd.DataFrame(
         {
-            "golden_id": at.to_series(pc.take(at.arrow(records["golden_id"]), take), None)
-            .astype("str")
-            .to_numpy(),
+            "golden_id": pd.Categorical.from_codes(person[row], people.astype(object)),
             "channel": pd.Categorical.from_codes(pair // len(PURPOSES), CHANNELS),
             "purpose": pd.Categorical.from_codes(pair % len(PURPOSES), PURPOSES),
             "state": pd.Categorical.from_codes(np.concatenate(states), STATES),
-            "stated_at": records["last_modified"].to_numpy()[row],
-            "source": at.to_series(source, None).astype("str").to_numpy(),
+            "stated_at": pd.to_datetime(_times(records["last_modified"])[row], unit="us", utc=True),
+            "source": at.to_series(source, None).astype("str"),
         }
     )[STATEMENT_COLUMNS]
 
@@ -126,13 +125,28 @@ def _empty_statements() -> pd.DataFrame:
 def _winners(
     key: np.ndarray, times: np.ndarray, states: np.ndarray, source: pd.Series
 ) -> np.ndarray:
-    """Position of the winning statement per key: newest, then denial, then source order."""
-    source_rank = pc.rank(at.arrow(_text(source)), sort_keys="ascending", tiebreaker="dense")
-    source_rank = source_rank.to_numpy(zero_copy_only=False)
-    order = np.lexsort((source_rank, states, -times, key))
-    sorted_key = key[order]
-    first = np.r_[True, sorted_key[1:] != sorted_key[:-1]]
-    return np.sort(order[first])
+    """Position of the winning statement per key: newest, then denial, then source order.
+    Sources are compared only where a key's best statements tie on time and state (rare)."""
+    newest_then_denial = -2 * times + states  # one sort key: newer first, denial first on ties
+    order = np.lexsort((newest_then_denial, key))
+    k, t, st = key[order], times[order], states[order]
+    start = np.r_[True, k[1:] != k[:-1]]
+    winners = order[start]
+    same_as_next = np.r_[(k[1:] == k[:-1]) & (t[1:] == t[:-1]) & (st[1:] == st[:-1]), False]
+    run = np.cumsum(start) - 1
+    tied_run = (start & same_as_next)[start]
+    if tied_run.any():
+        first_t, first_st = t[start][run], st[start][run]
+        contenders = tied_run[run] & (t == first_t) & (st == first_st)
+        pos = order[contenders]
+        names = _text(source).to_numpy(dtype=object)[pos]
+        best = (
+            pd.DataFrame({"run": run[contenders], "pos": pos, "source": names})
+            .sort_values(["run", "source"], kind="stable")
+            .drop_duplicates("run")
+        )
+        winners[best["run"].to_numpy()] = best["pos"].to_numpy()
+    return np.sort(winners)
 
 
 def latest(statements: pd.DataFrame) -> pd.DataFrame:
@@ -158,6 +172,8 @@ def consent_changes(current: pd.DataFrame, statements: pd.DataFrame) -> pd.DataF
     candidates = latest(statements)
     if candidates.empty:
         return candidates.assign(old_state=pd.Series(dtype=object))
+    # Several current rows for one key (after a merge): the newest statement is the state.
+    current = latest(current) if len(current) else current
     new_person, old_person = _person_codes(candidates["golden_id"], current["golden_id"])
     new_key = new_person * len(_PAIRS) + _pair_codes(candidates)
     old_key = old_person * len(_PAIRS) + _pair_codes(current)
@@ -184,14 +200,27 @@ def consent_changes(current: pd.DataFrame, statements: pd.DataFrame) -> pd.DataF
 def apply_changes(current: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
     """The state after appending `changes` to the audit trail (what the ledger will derive):
     per key the newest statement, a denial on equal times — whatever the row order."""
-    both = pd.concat(
-        [current[STATEMENT_COLUMNS].astype(object), changes[STATEMENT_COLUMNS].astype(object)],
-        ignore_index=True,
+    frames = [f[STATEMENT_COLUMNS] for f in (current, changes) if len(f)]
+    if not frames:
+        return current[STATEMENT_COLUMNS].copy()
+    both = pd.DataFrame(
+        {
+            col: _stack([f[col] for f in frames])
+            if col != "stated_at"
+            else pd.to_datetime(pd.concat([f[col] for f in frames], ignore_index=True), utc=True)
+            for col in STATEMENT_COLUMNS
+        }
     )
-    if both.empty:
-        return both
-    both["stated_at"] = pd.to_datetime(both["stated_at"], utc=True)
     return latest(both)
+
+
+def _stack(parts: list[pd.Series]) -> pd.Series:
+    """Concatenate columns that may be categorical with different categories, cheaply."""
+    if all(isinstance(p.dtype, pd.CategoricalDtype) for p in parts):
+        from pandas.api.types import union_categoricals
+
+        return pd.Series(union_categoricals([p.array for p in parts], ignore_order=True))
+    return pd.concat([p.astype("str") for p in parts], ignore_index=True)
 
 
 def consent_wide(state: pd.DataFrame, golden_ids: pd.Series) -> pd.DataFrame:

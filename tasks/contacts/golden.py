@@ -33,10 +33,16 @@ def assign_golden_ids(
 ) -> tuple[pd.Series, pd.DataFrame]:
     """Golden id per record, keeping the ids the ledger already gave (`known`: record_key →
     golden_id). Returns (ids, merges) where merges lists ids folded into another this run."""
-    frame = pd.DataFrame({"record_key": record_key.to_numpy(), "cluster": cluster})
-    frame["known"] = frame["record_key"].map(known)
-    smallest = frame.groupby("cluster")["record_key"].transform("min")
-    frame["smallest"] = smallest
+    frame = pd.DataFrame({"record_key": record_key.reset_index(drop=True), "cluster": cluster})
+    frame["known"] = (
+        at.lookup(frame["record_key"], known.astype(str).to_dict()) if len(known) else None
+    )
+    # The smallest source id of each cluster, via integer ranks (no string group-bys).
+    rank = pc.rank(at.arrow(frame["record_key"]), sort_keys="ascending").to_numpy()
+    smallest_rank = pd.Series(rank).groupby(cluster).transform("min").to_numpy()
+    by_rank = np.empty(len(rank), dtype=np.int64)
+    by_rank[rank - 1] = np.arange(len(rank))
+    frame["smallest"] = frame["record_key"].iloc[by_rank[smallest_rank - 1]].reset_index(drop=True)
     # An old id goes to the cluster holding most of its records (ties: smallest source id).
     claims = (
         frame.dropna(subset=["known"])
@@ -112,16 +118,15 @@ def golden_records(records: pd.DataFrame, source_priority: list[str]) -> pd.Data
     columns = {name: r[name] for name in plain} | derived
     for name, values in columns.items():
         pos = survivor(values)
-        taken = values.iloc[np.maximum(pos, 0)].to_numpy()
-        golden[name] = pd.Series(taken, dtype=values.dtype).where(pos >= 0)
+        taken = values.iloc[np.maximum(pos, 0)].reset_index(drop=True)  # stays Arrow-backed
+        golden[name] = taken.where(pos >= 0)
     # Flags follow the chosen email, not any email of the person.
     email_pos = survivor(r["email"])
     golden["email_role"] = np.where(
         email_pos >= 0, r["email_role"].to_numpy(bool)[email_pos], False
     )
-    golden["email_typo_of"] = pd.Series(
-        r["email_typo_of"].iloc[np.maximum(email_pos, 0)].to_numpy(), dtype="str"
-    ).where(email_pos >= 0)
+    typo = r["email_typo_of"].astype("str").iloc[np.maximum(email_pos, 0)].reset_index(drop=True)
+    golden["email_typo_of"] = typo.where(email_pos >= 0)
     golden["records"] = np.bincount(person, minlength=len(people))
     systems = pd.Series("", index=golden.index, dtype=object)
     for system in sorted(r["system"].unique()):
@@ -129,8 +134,8 @@ def golden_records(records: pd.DataFrame, source_priority: list[str]) -> pd.Data
         has[person[(r["system"] == system).to_numpy()]] = True
         systems[has] = systems[has] + np.where(systems[has] == "", "", ",") + system
     golden["systems"] = systems
-    newest_region = r["region"].iloc[survivor(r["region"])].to_numpy()
-    golden["time_zone"] = _time_zone(golden, pd.Series(newest_region, index=golden.index))
+    newest_region = r["region"].iloc[survivor(r["region"])].reset_index(drop=True)
+    golden["time_zone"] = _time_zone(golden, newest_region)
     golden = golden.sort_values("golden_id", kind="stable").reset_index(drop=True)
     return golden[GOLDEN_COLUMNS]
 

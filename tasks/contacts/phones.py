@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 
@@ -281,10 +281,10 @@ def _fast_path(canon: pd.Series, region: pd.Series) -> pd.DataFrame:
 
     # National forms: the contact's region decides; a leading country code without '+' is
     # recognised exactly as phonenumbers does (the number only makes sense without it).
-    for code, idx in national.groupby(region.where(national)).groups.items():
+    def national_numbers(code: str, idx: pd.Index) -> tuple[pd.Index, pd.Series, str] | None:
         reg = _region(str(code))
         if reg is None:
-            continue
+            return None
         if reg.idd:
             # phonenumbers first strips the region's own international prefix (Israel's 012-019,
             # Mexico's 09...) when a non-zero digit follows: leave those numbers to it.
@@ -296,16 +296,21 @@ def _fast_path(canon: pd.Series, region: pd.Series) -> pd.DataFrame:
             (~_full(full, reg.general.pattern) & _full(after_cc, reg.general.pattern))
             | (_lengths(full) > reg.max_length)
         )
-        nsn[idx] = _strip_national_prefix(full.where(~take_cc, after_cc), reg).astype(object)
-        cc[idx] = reg.cc
+        return idx, _strip_national_prefix(full.where(~take_cc, after_cc), reg), reg.cc
+
+    groups = national.groupby(region.where(national)).groups.items()
+    for result in _each_group(national_numbers, groups):
+        if result is not None:
+            idx, numbers, code = result
+            nsn[idx] = numbers.astype(object)
+            cc[idx] = code
 
     # Main region per calling code; type and validity with that region's metadata.
-    resolved = nsn.notna()
-    for code, idx in cc[resolved].groupby(cc[resolved]).groups.items():
+    def typed_numbers(code: str, idx: pd.Index) -> tuple | None:
         regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(code), ())
         main = _region(regions[0]) if regions and regions[0] != "001" else None
         if main is None:
-            continue
+            return None
         numbers = nsn[idx].astype("str")
         from_plus = plus[idx]
         if from_plus.any():
@@ -328,14 +333,31 @@ def _fast_path(canon: pd.Series, region: pd.Series) -> pd.DataFrame:
                 where[hit] = rcode
                 todo &= ~hit
         ok = kinds.index[kinds != "invalid"]
-        out.loc[ok, "e164"] = ("+" + str(code) + numbers[ok]).astype(object)
-        out.loc[ok, "phone_type"] = kinds[ok]
-        out.loc[ok, "number_region"] = where[ok]
+        return ok, ("+" + str(code) + numbers[ok]).astype(object), kinds[ok], where[ok]
+
+    resolved = nsn.notna()
+    groups = cc[resolved].groupby(cc[resolved]).groups.items()
+    for result in _each_group(typed_numbers, groups):
+        if result is not None:
+            ok, e164, kinds, where = result
+            out.loc[ok, "e164"] = e164
+            out.loc[ok, "phone_type"] = kinds
+            out.loc[ok, "number_region"] = where
     ok = out["e164"].notna()
     out.loc[ok, "time_zones"] = _time_zones(
         out.loc[ok, "e164"].astype("str"), out.loc[ok, "phone_type"]
     ).astype(object)
     return out
+
+
+def _each_group(work, groups) -> list:
+    """Run `work(key, index)` per group on all cores: Arrow's regex kernels release the GIL.
+    Each call only reads shared columns; results are written back by the caller."""
+    groups = list(groups)
+    if len(groups) < 2:
+        return [work(key, idx) for key, idx in groups]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return list(pool.map(lambda item: work(*item), groups))
 
 
 @cache

@@ -12,6 +12,7 @@ import re
 import pandas as pd
 
 from config.contacts_policy import RoleTier
+from tasks import arrow_text as at
 
 
 def tier_of(golden: pd.DataFrame, tiers: list[RoleTier]) -> pd.Series:
@@ -19,14 +20,16 @@ def tier_of(golden: pd.DataFrame, tiers: list[RoleTier]) -> pd.Series:
     tier = pd.Series(pd.NA, index=golden.index, dtype="Int64")
     role = golden["role"].astype("str")
     title = golden["title"].astype("str")
+    index = golden.index
     for number, rule in enumerate(tiers, start=1):
         hit = pd.Series(False, index=golden.index)
         if rule.crm_roles:
             names = "|".join(re.escape(r) for r in rule.crm_roles)
             # Multi-select CRM fields hold "Billing;Decision Maker".
-            hit |= role.str.contains(rf"(?i)(?:^|;)\s*(?:{names})\s*(?:;|$)").fillna(False)
+            pattern = rf"(?:^|;)\s*(?:{names})\s*(?:;|$)"
+            hit |= pd.Series(at.search(role, pattern, ignore_case=True), index=index)
         if rule.title_pattern:
-            hit |= title.str.count(rule.title_pattern).fillna(0) > 0
+            hit |= pd.Series(at.search(title, rule.title_pattern), index=index)
         if rule.role_address:
             hit |= golden["email_role"].fillna(False).astype(bool)
         if rule.any:
