@@ -26,6 +26,8 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from tasks import arrow_text as at
+
 
 @dataclass
 class Resolution:
@@ -57,14 +59,20 @@ def resolve(
     """`keys` has one row per (row, key): `row` is the record's position, `key` a person key
     prefixed by its kind ('email:...', 'mobile:...')."""
     n = len(record_key)
-    k = keys.drop_duplicates(["row", "key"])
-    k = k.assign(name=names.to_numpy()[k["row"].to_numpy()])
-    per_key = k.groupby("key", sort=False).agg(records=("row", "size"), names=("name", "nunique"))
-    shared = per_key[per_key["names"] > 1]
-    usable = k[~k["key"].isin(shared.index)]
-
-    key_codes, _ = pd.factorize(usable["key"])
-    rows = usable["row"].to_numpy(np.int64)
+    # Everything as integers: key codes and name codes from Arrow's hashing, then numpy.
+    key_code, key_values = at.codes(keys["key"].astype("str"))
+    name_code, _ = at.codes(names.astype("str"))
+    rows = keys["row"].to_numpy(np.int64)
+    n_keys = len(key_values)
+    pair = np.unique(rows * max(n_keys, 1) + key_code)
+    rows, key_code = pair // max(n_keys, 1), pair % max(n_keys, 1)
+    records_per_key = np.bincount(key_code, minlength=n_keys)
+    n_names = int(name_code.max()) + 1 if len(name_code) else 1
+    key_names = np.unique(key_code * n_names + name_code[rows])
+    names_per_key = np.bincount(key_names // n_names, minlength=n_keys)
+    shared_key = names_per_key > 1
+    usable = ~shared_key[key_code]
+    rows, key_codes = rows[usable], key_code[usable]
     size = n + (int(key_codes.max()) + 1 if len(key_codes) else 0)
     graph = coo_matrix(
         (np.ones(len(rows), dtype=np.int8), (rows, n + key_codes)), shape=(size, size)
@@ -77,11 +85,12 @@ def resolve(
     suspicious = pd.DataFrame({"cluster_size": sizes[np.unique(cluster[over])]})
     if over.any():
         cluster[over] = cluster.max() + 1 + np.arange(int(over.sum()))
+    shared_ids = np.flatnonzero(shared_key)
     shared_report = pd.DataFrame(
         {
-            "kind": shared.index.str.split(":", n=1).str[0],
-            "records": shared["records"].to_numpy(),
-            "names": shared["names"].to_numpy(),
+            "kind": at.replace(key_values.iloc[shared_ids].reset_index(drop=True), ":.*$", ""),
+            "records": records_per_key[shared_ids],
+            "names": names_per_key[shared_ids],
         }
     )
     return Resolution(cluster=cluster, shared_keys=shared_report, suspicious=suspicious)
