@@ -58,6 +58,12 @@ def run(
             f"  {row['source']:<26} read {row['rows read']:>8}  accepted {row['accepted']:>8}"
             f"  quarantined {row['quarantined']:>6}"
         )
+    people = data.get("contacts") if isinstance(data, dict) else None
+    if people:
+        typer.echo(
+            f"Contacts: {people['records']} CRM records -> {people['golden_contacts']} people"
+            f" ({people['records_merged']} records merged)"
+        )
     if isinstance(data, dict) and data.get("quarantine_file"):
         typer.echo(
             f"Quarantined rows (file, row, column, value, reason): {data['quarantine_file']}"

@@ -199,11 +199,20 @@ def consent_changes(current: pd.DataFrame, statements: pd.DataFrame) -> pd.DataF
 
 def apply_changes(current: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
     """The state after appending `changes` to the audit trail (what the ledger will derive):
-    per key the newest statement, a denial on equal times — whatever the row order."""
-    frames = [f[STATEMENT_COLUMNS] for f in (current, changes) if len(f)]
-    if not frames:
-        return current[STATEMENT_COLUMNS].copy()
-    both = pd.DataFrame(
+    per key the newest statement, a denial on equal times — whatever the row order.
+
+    `changes` come from `consent_changes`, so each one beats the current rows of its key."""
+    if current.empty:
+        return changes[STATEMENT_COLUMNS].reset_index(drop=True)
+    current = latest(current)  # a merged person may hold several rows per key
+    if changes.empty:
+        return current
+    old_person, new_person = _person_codes(current["golden_id"], changes["golden_id"])
+    old_key = old_person * len(_PAIRS) + _pair_codes(current)
+    new_key = new_person * len(_PAIRS) + _pair_codes(changes)
+    kept = current.iloc[np.flatnonzero(~np.isin(old_key, new_key))]
+    frames = [kept[STATEMENT_COLUMNS], changes[STATEMENT_COLUMNS]]
+    return pd.DataFrame(
         {
             col: _stack([f[col] for f in frames])
             if col != "stated_at"
@@ -211,7 +220,6 @@ def apply_changes(current: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
             for col in STATEMENT_COLUMNS
         }
     )
-    return latest(both)
 
 
 def _stack(parts: list[pd.Series]) -> pd.Series:
