@@ -117,14 +117,34 @@ def read_export(
 
 def sniff_encoding(path: Path, declared: str = "auto") -> tuple[str, str]:
     """Return (encoding for the reader, sha256) in one pass over the bytes."""
-    enc, sha, _ = sniff_file(path, declared)
-    return enc, sha
+    sniffed = sniff_file(path, declared)
+    return sniffed.encoding, sniffed.sha256
 
 
-def sniff_file(path: Path, declared: str = "auto") -> tuple[str, str, int | None]:
-    """(encoding, sha256, line breaks in the file or None for UTF-16), in one pass."""
+@dataclass
+class Sniffed:
+    encoding: str
+    sha256: str
+    newlines: int | None  # line breaks in the file (None for UTF-16)
+    blank_lines: bool  # an empty line somewhere (Arrow skips those silently)
+
+
+def _valid_utf8(block: bytes) -> bool:
+    """Arrow's SIMD UTF-8 validation, without building a Python string."""
+    if block.isascii():
+        return True
+    try:
+        pa.array([block], type=pa.binary()).cast(pa.string())
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def sniff_file(path: Path, declared: str = "auto") -> Sniffed:
+    """Encoding, SHA-256, line count and blank-line presence, in one pass over the bytes."""
     digest = hashlib.sha256()
     newlines = 0
+    blank = False
     last = b""
     with path.open("rb") as fh:
         first = fh.read(_CHUNK)
@@ -142,20 +162,31 @@ def sniff_file(path: Path, declared: str = "auto") -> tuple[str, str, int | None
             )
         else:
             enc = "utf-8"
-        decoder = codecs.getincrementaldecoder(codecs.lookup(enc).name)()
-        chunk = first
-        ok = True
+        utf8 = codecs.lookup(enc).name == "utf-8" or enc == "utf-8-sig"
+        decoder = None if utf8 else codecs.getincrementaldecoder(codecs.lookup(enc).name)()
+        chunk, carry, ok = first, b"", True
         while chunk:
             digest.update(chunk)
             newlines += chunk.count(b"\n")
+            data = carry + chunk
+            blank = blank or b"\n\n" in data or b"\n\r\n" in data
             last = chunk[-1:]
             if ok:
-                try:
-                    decoder.decode(chunk, final=False)
-                except UnicodeDecodeError:
-                    ok = False
+                if decoder is not None:
+                    try:
+                        decoder.decode(chunk, final=False)
+                    except UnicodeDecodeError:
+                        ok = False
+                else:  # validate whole lines; a character may straddle two chunks
+                    cut = data.rfind(b"\n") + 1
+                    ok = _valid_utf8(data[:cut])
+                    carry = data[cut:]
+            if decoder is not None:
+                carry = data[-2:]
             chunk = fh.read(_CHUNK)
-        if ok:
+        if ok and decoder is None:
+            ok = _valid_utf8(carry)
+        elif ok and decoder is not None:
             try:
                 decoder.decode(b"", final=True)
             except UnicodeDecodeError:
@@ -164,7 +195,7 @@ def sniff_file(path: Path, declared: str = "auto") -> tuple[str, str, int | None
         newlines += 1  # a last line without a line break is a line too
     lines = None if enc.startswith("utf-16") else newlines
     if ok:
-        return enc, digest.hexdigest(), lines
+        return Sniffed(enc, digest.hexdigest(), lines, blank)
     if declared != "auto":
         raise SourceFileError(
             path,
@@ -178,9 +209,9 @@ def sniff_file(path: Path, declared: str = "auto") -> tuple[str, str, int | None
             dec = codecs.getincrementaldecoder("cp1252")()
             while chunk := fh.read(_CHUNK):
                 dec.decode(chunk)
-        return "cp1252", digest.hexdigest(), lines
+        return Sniffed("cp1252", digest.hexdigest(), lines, blank)
     except UnicodeDecodeError:
-        return "latin-1", digest.hexdigest(), lines
+        return Sniffed("latin-1", digest.hexdigest(), lines, blank)
 
 
 def _header_line(path: Path, encoding: str) -> tuple[int, str]:
@@ -205,7 +236,8 @@ def sniff_delimiter(header: str) -> str:
 
 
 def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> RawFile:
-    enc, sha, newlines = sniff_file(path, encoding)
+    sniffed = sniff_file(path, encoding)
+    enc, sha, newlines = sniffed.encoding, sniffed.sha256, sniffed.newlines
     leading_blank, header_line = _header_line(path, enc)
     delim = delimiter if delimiter != "auto" else sniff_delimiter(header_line)
     try:
@@ -228,7 +260,7 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
                 invalid_row_handler=handler,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={names[i]: pa.string() for i in selected.values()},
+                column_types={names[i]: pa.large_string() for i in selected.values()},
                 include_columns=[names[i] for i in selected.values()],
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
@@ -258,7 +290,7 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
     frame = _arrow_to_text_frame(table, {h: names[i] for h, i in selected.items()})
     # Spreadsheet row numbers: each record is one line (a value with a line break shifts this);
     # Arrow skips empty lines silently, so find them to keep the numbers right.
-    blank = _empty_lines(path, enc, header_row)
+    blank = _empty_lines(path, enc, header_row) if sniffed.blank_lines else []
     skipped = np.array([line for line, _, _ in irregular] + blank, dtype=np.int64)
     rows = np.arange(header_row + 1, header_row + 1 + len(frame) + len(skipped), dtype=np.int64)
     if len(skipped):
@@ -277,21 +309,10 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
 
 
 def _empty_lines(path: Path, encoding: str, header_row: int) -> list[int]:
-    """Line numbers of the empty lines after the header, which Arrow skips silently.
-
-    A fast byte search decides whether there are any (usually not); only then are lines counted.
-    """
+    """Line numbers of the empty lines after the header, which Arrow skips silently (only
+    called when `sniff_file` saw one)."""
     if encoding.startswith("utf-16"):
         return []
-    with path.open("rb") as fh:
-        tail = b""
-        while chunk := fh.read(_CHUNK):
-            data = tail + chunk
-            if b"\n\n" in data or b"\n\r\n" in data:
-                break
-            tail = chunk[-2:]
-        else:
-            return []
     found = []
     with path.open("rb") as fh:
         for number, line in enumerate(fh, start=1):
