@@ -20,14 +20,9 @@ from pathlib import Path
 
 from common import OUT, dataset, peak_mb  # noqa: E402
 
-SOURCES = [
-    "salesforce_contacts",
-    "hubspot_contacts",
-    "erp_open_items",
-    "events",
-    "salesforce_opportunities",
-    "hubspot_deals",
-]
+from config.settings import DEFAULT_SOURCES  # noqa: E402
+
+SOURCES = DEFAULT_SOURCES
 
 
 def measure(mode: str, folder: Path, sources: list[str]) -> dict:

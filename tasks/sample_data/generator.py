@@ -28,19 +28,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from config.settings import DEFAULT_SOURCES
+
 Fmt = Literal["csv", "parquet", "xlsx"]
 
 # "Today" for the generated book: due dates, renewals and events are placed around it.
 REFERENCE_DATE = date(2026, 11, 20)
 
-MAPPING_NAMES = (
-    "salesforce_contacts",
-    "hubspot_contacts",
-    "erp_open_items",
-    "events",
-    "salesforce_opportunities",
-    "hubspot_deals",
-)
+MAPPING_NAMES = tuple(DEFAULT_SOURCES)
 
 # Export headers, in the order of config/mappings/<name>.yaml (tests keep the two in step).
 HEADERS: dict[str, tuple[str, ...]] = {
