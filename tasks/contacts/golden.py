@@ -68,7 +68,7 @@ def assign_golden_ids(
         seeds = frame.loc[fresh, "smallest"]
         codes, uniques = pd.factorize(seeds)
         new = []
-        for seed in uniques:
+        for seed in uniques.tolist():
             candidate, n = new_golden_id(seed), 1
             while candidate in taken:  # a split cluster must not reuse its old id
                 n += 1

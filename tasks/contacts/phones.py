@@ -62,6 +62,9 @@ _EXTENSION = (
     r"[\s\p{Z}]*(?P<v>[0-9]{1,7})[\s\p{Z}]*$"
 )
 _FORMATTING = "[ \t\r\n.()/\u00a0\u202f\\[\\]-]"
+# Below this many strings for phonenumbers itself, starting worker processes costs more than
+# it saves.
+PARALLEL_FROM = 5_000
 RESULT_COLUMNS = ["e164", "phone_type", "extension", "number_region", "time_zones"]
 
 
@@ -150,7 +153,7 @@ def _parse_many(items: list[tuple]) -> list[tuple[str | None, str, str | None, s
 
 def _parse_parallel(items: list[tuple[str, str]], workers: int | None) -> list[tuple]:
     workers = workers or os.cpu_count() or 1
-    if workers <= 1 or len(items) < 20_000:
+    if workers <= 1 or len(items) < PARALLEL_FROM:
         return _parse_many(items)
     size = -(-len(items) // (workers * 4))
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
@@ -333,19 +336,21 @@ def _fast_path(canon: pd.Series, region: pd.Series) -> pd.DataFrame:
                 where[hit] = rcode
                 todo &= ~hit
         ok = kinds.index[kinds != "invalid"]
-        return ok, ("+" + str(code) + numbers[ok]).astype(object), kinds[ok], where[ok]
+        return ok, ("+" + str(code) + numbers[ok]).astype(object), kinds[ok], where[ok], code
 
     resolved = nsn.notna()
+    calling_code = pd.Series(pd.NA, index=canon.index, dtype=object)
     groups = cc[resolved].groupby(cc[resolved]).groups.items()
     for result in _each_group(typed_numbers, groups):
         if result is not None:
-            ok, e164, kinds, where = result
+            ok, e164, kinds, where, code = result
             out.loc[ok, "e164"] = e164
             out.loc[ok, "phone_type"] = kinds
             out.loc[ok, "number_region"] = where
+            calling_code.loc[ok] = code
     ok = out["e164"].notna()
     out.loc[ok, "time_zones"] = _time_zones(
-        out.loc[ok, "e164"].astype("str"), out.loc[ok, "phone_type"]
+        out.loc[ok, "e164"].astype("str"), out.loc[ok, "phone_type"], calling_code[ok]
     ).astype(object)
     return out
 
@@ -369,11 +374,10 @@ _CALLING_CODES = sorted(_calling_codes())
 _TZ_JOINED = {p: "|".join(z for z in zs if z != "Etc/Unknown") for p, zs in TIMEZONE_DATA.items()}
 
 
-def _time_zones(e164: pd.Series, kinds: pd.Series) -> pd.Series:
+def _time_zones(e164: pd.Series, kinds: pd.Series, cc: pd.Series) -> pd.Series:
     """phonenumbers' time-zone prefix lookup: longest prefix of the number (geographic types)
     or of the calling code (others), with Arrow's hash lookup per prefix length."""
     digits = at.slice_(e164, 1)
-    cc, _ = _split_calling_code(digits)
     geographic = kinds.isin(["fixed_line", "fixed_line_or_mobile"]) | (
         (kinds == "mobile") & cc.astype(int).isin(_GEO_MOBILE_COUNTRIES)
     )
