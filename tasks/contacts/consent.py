@@ -127,8 +127,11 @@ def _winners(
 ) -> np.ndarray:
     """Position of the winning statement per key: newest, then denial, then source order.
     Sources are compared only where a key's best statements tie on time and state (rare)."""
-    newest_then_denial = -2 * times + states  # one sort key: newer first, denial first on ties
-    order = np.lexsort((newest_then_denial, key))
+    # One int64 sort key — key, then newest first, then denial first — from dense time ranks
+    # (a single argsort is several times faster than a lexsort over millions of statements).
+    time_rank, _ = pd.factorize(times, sort=True)
+    newest_then_denial = (int(time_rank.max()) - time_rank) * 2 + states
+    order = np.argsort(key * (2 * int(time_rank.max()) + 2) + newest_then_denial, kind="stable")
     k, t, st = key[order], times[order], states[order]
     start = np.r_[True, k[1:] != k[:-1]]
     winners = order[start]
