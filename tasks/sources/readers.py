@@ -248,7 +248,7 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
     selected = resolve_headers(path, names, headers, delim)
     header_row = leading_blank + 1
 
-    def read(handler: Callable, threads: bool) -> pa.Table:
+    def read(handler: Callable, threads: bool, multiline: bool) -> pa.Table:
         return pacsv.read_csv(
             path,
             read_options=pacsv.ReadOptions(
@@ -256,7 +256,7 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delim,
-                newlines_in_values=True,
+                newlines_in_values=multiline,
                 invalid_row_handler=handler,
             ),
             convert_options=pacsv.ConvertOptions(
@@ -276,11 +276,14 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
         return "skip"
 
     try:
-        table = read(on_invalid, True)
+        # Fast path: one record per line. A quoted value with a line break splits its record
+        # into rows with the wrong number of fields, which sends us down the careful path.
+        table = read(on_invalid, threads=True, multiline=False)
         if irregular:
-            # Rare path: re-read single-threaded, where Arrow numbers the lines it skips.
+            # Careful path: values may span lines, and single-threaded Arrow numbers the lines
+            # of the rows it skips.
             irregular.clear()
-            table = read(on_invalid, False)
+            table = read(on_invalid, threads=False, multiline=True)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise SourceFileError(
             path,
