@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,3 +33,16 @@ def dataset(contacts: int, seed: int) -> Path:
 def peak_mb() -> float:
     """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(script: str, mode: str, folder: Path) -> dict:
+    """Run one measurement of `script` in a fresh process (its own peak RSS); the child prints
+    its result as JSON on its last line."""
+    out = subprocess.run(
+        [sys.executable, script, "--child", mode, "--folder", str(folder)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CADENCIA_STATE_DIR": str(OUT / "state")},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import OUT, dataset, peak_mb  # noqa: E402
+from common import dataset, peak_mb, run_child  # noqa: E402
 
 ROWS_PER_CONTACT = 1.3  # the generator writes ~1.3 CRM rows per person (30% in both CRMs)
 
@@ -113,14 +110,7 @@ def main() -> None:
     folder = dataset(int(args.rows / ROWS_PER_CONTACT), args.seed)
     results = {}
     for mode in ["unify"] + ([] if args.skip_loop else ["loop"]):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", mode, "--folder", str(folder)],
-            check=True,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "CADENCIA_STATE_DIR": str(OUT / "state")},
-        )
-        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+        results[mode] = run_child(__file__, mode, folder)
     u = results["unify"]
     print(
         f"\nContacts from {folder.name}: {u['rows']:,} raw CRM rows,"

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from common import OUT, dataset, peak_mb  # noqa: E402
+from common import dataset, peak_mb, run_child  # noqa: E402
 
 from config.settings import DEFAULT_SOURCES  # noqa: E402
 
@@ -88,14 +85,7 @@ def main() -> None:
     for mode in ("bare", "full"):
         runs = []
         for _ in range(args.repeat):
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", mode, "--folder", str(folder)],
-                check=True,
-                capture_output=True,
-                text=True,
-                env={**os.environ, "CADENCIA_STATE_DIR": str(OUT / "state")},
-            )
-            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            runs.append(run_child(__file__, mode, folder))
         results[mode] = min(runs, key=lambda r: r["seconds"])
 
     bare, full = results["bare"], results["full"]
