@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import numbers
+import sqlite3
 import threading
+import time
 from decimal import Decimal
 from functools import cache
 from pathlib import Path, PurePath
@@ -71,13 +73,29 @@ def _sqlite_file(url: sa.URL) -> Path | None:
     return Path(database)
 
 
+def _ensure_wal(cursor: Any) -> None:
+    """WAL is a property of the database file: set it once. The switch can fail at once with
+    "database is locked" (SQLite does not wait for it) while another process, e.g. a second
+    run starting at the same time, holds a write lock: wait and try again."""
+    for attempt in range(120):
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 119:
+                raise
+            time.sleep(0.25)
+
+
 def _sqlite_on_connect(*, foreign_keys: bool) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:
             # busy_timeout first: switching to WAL needs a lock another connection may hold.
             cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _ensure_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         finally:
