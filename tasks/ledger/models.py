@@ -145,7 +145,8 @@ class SourceFile(Base):
     path: Mapped[str] = mapped_column(sa.String(1024))
     sha256: Mapped[str] = mapped_column(sa.String(64))
     file_format: Mapped[str] = mapped_column(sa.String(20))
-    encoding: Mapped[str] = mapped_column(sa.String(50))
+    # Text exports only: XLSX and Parquet carry typed cells, not an encoding (nullable since 0003).
+    encoding: Mapped[str | None] = mapped_column(sa.String(50))
     delimiter: Mapped[str | None] = mapped_column(sa.String(8))
     rows_read: Mapped[int] = mapped_column(sa.Integer)
     rows_accepted: Mapped[int] = mapped_column(sa.Integer)

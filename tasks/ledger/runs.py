@@ -63,7 +63,7 @@ def record_source_file(
     path: str,
     sha256: str,
     file_format: str,
-    encoding: str,
+    encoding: str | None,
     delimiter: str | None,
     rows_read: int,
     rows_accepted: int,

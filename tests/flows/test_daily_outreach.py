@@ -143,3 +143,25 @@ def test_a_broken_file_fails_the_run_with_one_clear_message(workspace: Path) -> 
     with engine.connect() as conn:
         statuses = conn.execute(sa.text("select status from runs order by id")).scalars().all()
     assert statuses[-1] == "failed"
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "xlsx"])
+def test_daily_flow_reads_typed_exports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """XLSX and Parquet exports (no text encoding) go through the whole flow."""
+    from tasks.sample_data.generator import generate
+
+    inputs = tmp_path / "inputs"
+    generate(inputs, contacts=40, seed=5, fmt=fmt)
+    monkeypatch.setenv("CADENCIA_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("CADENCIA_INPUT_DIR", str(inputs))
+    get_settings.cache_clear()
+    try:
+        state = daily_outreach(as_of=date(2026, 11, 20), return_state=True)
+        assert state.is_completed(), state.message
+        with engine_for(get_settings().ledger_url).connect() as conn:
+            formats = conn.execute(sa.text("select distinct file_format from source_files"))
+            assert {row[0] for row in formats} == {fmt}
+    finally:
+        get_settings.cache_clear()

@@ -133,3 +133,25 @@ def test_record_quarantine_edge_cases(ledger: sa.Engine) -> None:
         row, reason = conn.execute(sa.select(Quarantine.row, Quarantine.reason)).one()
     assert row is None
     assert len(reason) == 500
+
+
+def test_typed_exports_have_no_encoding(ledger: sa.Engine) -> None:
+    """XLSX and Parquet files are recorded without a text encoding or delimiter."""
+    run_id = start_run(ledger, flow="daily_outreach", as_of=dt.date(2026, 11, 20), flow_run_id=None)
+    record_source_file(
+        ledger,
+        run_id,
+        source="salesforce_contacts",
+        kind="contacts",
+        path="exports/salesforce_contacts.parquet",
+        sha256="cd" * 32,
+        file_format="parquet",
+        encoding=None,
+        delimiter=None,
+        rows_read=3,
+        rows_accepted=3,
+        rows_quarantined=0,
+    )
+    counts = run_counts(ledger, run_id)
+    assert counts.loc[0, "file_format"] == "parquet"
+    assert counts.loc[0, "encoding"] is None or pd.isna(counts.loc[0, "encoding"])
