@@ -49,7 +49,22 @@ def run(
         raise typer.Exit(code=2) from None
     from flows.daily_outreach import daily_outreach
 
-    state = daily_outreach(as_of=day, return_state=True)
+    try:
+        state = daily_outreach(as_of=day, return_state=True)
+    except Exception as exc:  # Prefect itself could not run the flow (e.g. its server)
+        hint = (
+            " Prefect's temporary server did not start in time (machine busy, or several runs"
+            " starting at once): retry, run `prefect server start` and set PREFECT_API_URL, or"
+            " raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS."
+            if "ephemeral" in str(exc).lower()
+            else ""
+        )
+        typer.secho(
+            f"Run failed before it started: {type(exc).__name__}: {exc}.{hint}",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(code=1) from None
     summary = state.result(raise_on_failure=False) if state.is_completed() else None
     data = summary if isinstance(summary, dict) else (getattr(state, "data", None) or {})
     typer.echo("")

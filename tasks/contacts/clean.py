@@ -50,6 +50,7 @@ def clean_records(
         out[f"{prefix}_type"] = part["phone_type"].astype("str")
         out[f"{prefix}_extension"] = part["extension"].astype("str")
         out[f"{prefix}_time_zones"] = part["time_zones"].astype("str")
+        out[f"{prefix}_number_region"] = part["number_region"].astype("str")
     out = out.rename(
         columns={"email": "email_raw", "phone": "phone_raw", "mobile_phone": "mobile_raw"}
     )

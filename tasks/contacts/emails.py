@@ -83,6 +83,9 @@ def normalise_emails(
     email_typo_of (the common domain it probably meant)."""
     text = at.to_series(pc.utf8_lower(pc.utf8_trim_whitespace(at.arrow(raw))), raw.index)
     text = text.astype("str")
+    # Forms mail clients paste: "mailto:ana@x.es", "Ana García <ana@x.es>".
+    text = at.replace(text, r"^mailto:\s*", "")
+    text = at.replace(text, r"^[^<]*<\s*([^<>\s]+)\s*>\s*$", r"\1")
     text = text.where(text.notna() & (text != ""))
     present = text.notna()
     valid = pd.Series(False, index=raw.index)

@@ -93,6 +93,12 @@ def golden_records(records: pd.DataFrame, source_priority: list[str]) -> pd.Data
         "phone_type": _pick(r["phone_type"], voice, r["mobile_type"], ~voice),
         "phone_zones": _pick(r["phone_time_zones"], voice, r["mobile_time_zones"], ~voice),
         "region": r["region"].where(r["region_known"]),
+        "mobile_number_region": _pick(
+            r["mobile_number_region"], mobile_ok, r["phone_number_region"], phone_ok
+        ),
+        "phone_number_region": _pick(
+            r["phone_number_region"], voice, r["mobile_number_region"], ~voice
+        ),
     }
     # One stable order for all fields: person, newest first, source priority, source id.
     person, people = at.codes(r["golden_id"])
@@ -148,19 +154,22 @@ def _pick(
 
 
 def _time_zone(golden: pd.DataFrame, region: pd.Series) -> pd.Series:
-    """The number's zone when it has one; the country's when the number spans several and the
-    country's is among them (Spanish mobiles: Madrid or Canaries); else the first."""
+    """The number's zone when it has one. Where it spans several (Spanish mobiles: Madrid or
+    the Canaries), the contact's country zone if it is one of them, else the main zone of the
+    number's own country (a Spanish mobile of a Colombian contact: Madrid), else the first."""
     fallback = default_time_zone(region).astype("str")
     mobile = golden["mobile_zones"].astype("str")
-    zones = mobile.where(mobile.fillna("") != "", golden["phone_zones"].astype("str"))
+    use_mobile = mobile.fillna("") != ""
+    zones = mobile.where(use_mobile, golden["phone_zones"].astype("str"))
     zones = zones.where(zones.fillna("") != "")
+    number_region = golden["mobile_number_region"].where(use_mobile, golden["phone_number_region"])
+    number_default = default_time_zone(number_region.astype("str")).astype("str")
     first = at.replace(zones, r"\|.*$", "").where(zones.notna())
     several = pd.Series(at.search(zones, r"\|"), index=zones.index)
-    fallback_in = pd.Series(
-        _contains_elementwise("|" + zones.fillna("") + "|", "|" + fallback.fillna("\x00") + "|"),
-        index=zones.index,
-    )
-    tz = first.where(~several | ~fallback_in, fallback)
+    listed = "|" + zones.fillna("") + "|"
+    country_in = _contains_elementwise(listed, "|" + fallback.fillna("\x00") + "|")
+    number_in = _contains_elementwise(listed, "|" + number_default.fillna("\x00") + "|")
+    tz = first.where(~several, fallback.where(country_in, number_default.where(number_in, first)))
     return tz.fillna(fallback)
 
 

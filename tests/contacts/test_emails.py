@@ -260,3 +260,16 @@ def test_valid_syntax_edge_cases(address: str) -> None:
     assert bool(valid_syntax(pd.Series([address], dtype="str")).iloc[0]) is _validator_accepts(
         address
     )
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("mailto:Ana.Garcia@Acme.es", "ana.garcia@acme.es"),
+        ('"García, Ana" <ana.garcia@acme.es>', "ana.garcia@acme.es"),
+        ("Ana García <ana.garcia@acme.es> ", "ana.garcia@acme.es"),
+    ],
+)
+def test_pasted_forms_are_read(cell: str, expected: str) -> None:
+    out = normalise_emails(pd.Series([cell]), ["info"], ["gmail.com"])
+    assert out.loc[0, "email"] == expected and out.loc[0, "email_valid"]

@@ -495,3 +495,12 @@ def test_every_corpus_folder_is_a_case() -> None:
     folders = {p.name for p in CORPUS.iterdir() if p.is_dir()}
     assert folders == known
     assert len(folders) >= 20
+
+
+def test_missing_file_hint_names_only_near_misses(tmp_path: Path) -> None:
+    """An unrelated export in the folder is not offered as the missing one."""
+    (tmp_path / "salesforce_opportunities.csv").write_text("Id\n1\n", encoding="utf-8")
+    mapping = load_mapping("erp_open_items", Settings())
+    with pytest.raises(SourceFileError) as info:
+        ingest(mapping, tmp_path, TZ)
+    assert info.value.problem == "no file matches 'erp_open_items.*' for source 'erp_open_items'"
