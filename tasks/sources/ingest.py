@@ -55,10 +55,11 @@ def locate(mapping: SourceMapping, input_dir: Path) -> Path:
     if not matches:
         present = [p.name for p in input_dir.iterdir()] if input_dir.is_dir() else []
         stem = mapping.file.split("*")[0].split(".")[0]
-        near = (
-            difflib.get_close_matches(mapping.file, present, n=2, cutoff=0.5)
-            or [n for n in present if stem and n.startswith(stem)][:2]
-        )
+        stems = {name.split(".")[0]: name for name in present}
+        # Near misses only: a file whose name starts like the pattern or is spelt almost alike.
+        near = [n for n in present if stem and n.startswith(stem)][:2] or [
+            stems[s] for s in difflib.get_close_matches(stem, list(stems), n=2, cutoff=0.85)
+        ]
         hint = f" (the folder has {', '.join(repr(n) for n in near)})" if near else ""
         if not input_dir.is_dir():
             hint = " (the input folder does not exist)"
