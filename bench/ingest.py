@@ -29,7 +29,7 @@ def measure(mode: str, folder: Path, sources: list[str]) -> dict:
     from config.settings import Settings
     from tasks.sources.ingest import ingest, locate
     from tasks.sources.mapping import load_mapping
-    from tasks.sources.readers import sniff_delimiter, sniff_encoding
+    from tasks.sources.readers import sniff_delimiter, sniff_file
 
     settings = Settings()
     mappings = [load_mapping(name, settings) for name in sources]
@@ -52,7 +52,7 @@ def measure(mode: str, folder: Path, sources: list[str]) -> dict:
         t0 = time.perf_counter()
         if mode == "bare":
             # The bare read is told the encoding and delimiter (pyarrow cannot sniff them).
-            enc, _ = sniff_encoding(path)
+            enc = sniff_file(path).encoding
             with path.open(encoding=enc) as fh:
                 delim = sniff_delimiter(fh.readline())
             t0 = time.perf_counter()

@@ -27,10 +27,14 @@ def _table() -> tuple[dict[str, str], dict[str, str]]:
     return spellings, dict(data["time_zones"])
 
 
+def fold(text: str) -> str:
+    """Case, accents and spacing folded away: "  Núñez " and "nunez" are one spelling."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return " ".join("".join(ch for ch in decomposed if not unicodedata.combining(ch)).split())
+
+
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.strip().casefold())
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(plain.replace(".", "").split())
+    return fold(text.replace(".", ""))
 
 
 def region_of(country: pd.Series) -> pd.Series:

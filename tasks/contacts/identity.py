@@ -18,7 +18,6 @@ order, and resolving golden records (carrying all their members' keys) again cha
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +26,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from tasks import arrow_text as at
+from tasks.contacts.countries import fold
 
 
 @dataclass
@@ -44,12 +44,7 @@ def name_key(last_name: pd.Series, record_key: pd.Series) -> pd.Series:
 
 def _fold_names(names: pd.Series) -> pd.Series:
     codes, uniques = pd.factorize(names, use_na_sentinel=True)
-
-    def fold(text: str) -> str:
-        decomposed = unicodedata.normalize("NFKD", str(text).casefold())
-        return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
-
-    folded = np.array([fold(u) for u in uniques] + [None], dtype=object)
+    folded = np.array([fold(str(u)) for u in uniques] + [None], dtype=object)
     return pd.Series(folded[codes], index=names.index, dtype="str")
 
 
@@ -95,15 +90,6 @@ def resolve(
         }
     )
     return Resolution(cluster=cluster, shared_keys=shared_report, suspicious=suspicious)
-
-
-def golden_ids(record_key: pd.Series, cluster: np.ndarray) -> pd.Series:
-    """A new person's id derives from the smallest source id in the cluster: the same people
-    get the same ids whatever the row order (ids already in the ledger take precedence)."""
-    smallest = record_key.groupby(cluster).transform("min")
-    codes, uniques = pd.factorize(smallest)
-    ids = np.array([new_golden_id(u) for u in uniques], dtype=object)
-    return pd.Series(ids[codes], index=record_key.index, dtype="str")
 
 
 def new_golden_id(seed: str) -> str:

@@ -15,6 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tasks import arrow_text as at
+
 TRUE_WORDS = ("true", "t", "yes", "y", "1", "si", "sí", "s", "x", "verdadero", "opted in")
 FALSE_WORDS = ("false", "f", "no", "n", "0", "falso", "opted out")
 _BOOLS = {w: True for w in TRUE_WORDS} | {w: False for w in FALSE_WORDS}
@@ -41,11 +43,9 @@ class Parsed:
 
 def text(s: pd.Series) -> pd.Series:
     """Trimmed text, empty cells as <NA>."""
-    if s.dtype != "str":
-        s = s.astype("str")
-    arr = pc.utf8_trim_whitespace(_arrow(s))
+    arr = pc.utf8_trim_whitespace(at.arrow(s))
     arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
-    return pd.Series(arr.to_pandas().array, index=s.index, dtype="str")
+    return at.to_series(arr, s.index).astype("str")
 
 
 def _by_distinct(t: pd.Series, lookup) -> pd.Series:
@@ -138,16 +138,6 @@ def date_formats(dayfirst: bool, extra: list[str]) -> list[str]:
     return [*extra, "ISO8601", *local, *short]
 
 
-def _arrow(t: pd.Series) -> pa.ChunkedArray:
-    return (
-        pa.chunked_array(pa.array(t.array)) if not isinstance(t.array, pa.ChunkedArray) else t.array
-    )
-
-
-def _from_arrow(values: pa.ChunkedArray, index: pd.Index, dtype: str) -> pd.Series:
-    return pd.Series(values.to_pandas().array, index=index).astype(dtype)
-
-
 def _parse_chain(t: pd.Series, formats: list[str], utc: bool) -> pd.Series:
     """Try each format on the cells still unparsed: first Arrow's whole-column ISO 8601 cast
     (the usual case, 5-10x faster than pandas), else pandas format by format, its ISO parser
@@ -156,12 +146,12 @@ def _parse_chain(t: pd.Series, formats: list[str], utc: bool) -> pd.Series:
     present = t.notna()
     if "ISO8601" in formats and present.any():
         try:
-            cast = pc.cast(_arrow(t[present]), pa.timestamp("us", tz="UTC" if utc else None))
+            cast = pc.cast(at.arrow(t[present]), pa.timestamp("us", tz="UTC" if utc else None))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             cast = None
         if cast is not None:
             out = pd.Series(pd.NaT, index=t.index, dtype=dtype)
-            out[present] = _from_arrow(cast, t.index[present], dtype)
+            out[present] = at.to_series(cast, t.index[present]).astype(dtype)
             return out
     out = pd.Series(pd.NaT, index=t.index, dtype=dtype)
     todo = present

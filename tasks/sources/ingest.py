@@ -19,6 +19,7 @@ import pandera.pandas as pa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from tasks import arrow_text as at
 from tasks.sources import coerce
 from tasks.sources.errors import SourceFileError
 from tasks.sources.mapping import SourceMapping
@@ -253,14 +254,10 @@ def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame
 
 def _key_codes(keys: pd.DataFrame) -> np.ndarray:
     """An integer per distinct key (-1 where any part is empty), via Arrow's hashing."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     joined = keys.iloc[:, 0].astype("str")
     for col in keys.columns[1:]:
         joined = joined + "\x1f" + keys[col].astype("str")
-    encoded = pc.dictionary_encode(pa.chunked_array(pa.array(joined.array))).combine_chunks()
-    return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return at.codes(joined)[0]
 
 
 def quarantine_rows(problems: pd.DataFrame, raw: RawFile, mapping: SourceMapping) -> pd.DataFrame:

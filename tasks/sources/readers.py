@@ -115,12 +115,6 @@ def read_export(
 # --- CSV ------------------------------------------------------------------------------------
 
 
-def sniff_encoding(path: Path, declared: str = "auto") -> tuple[str, str]:
-    """Return (encoding for the reader, sha256) in one pass over the bytes."""
-    sniffed = sniff_file(path, declared)
-    return sniffed.encoding, sniffed.sha256
-
-
 @dataclass
 class Sniffed:
     encoding: str
