@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     def quarantine_dir(self) -> Path:
         return (self.state_dir / "quarantine").resolve()
 
+    @property
+    def decisions_dir(self) -> Path:
+        return (self.state_dir / "decisions").resolve()
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -1,4 +1,5 @@
-"""`cadencia` — the command line: run the daily flow, generate sample exports."""
+"""`cadencia` — the command line: run the daily flow, explain a decision, hold an account,
+generate sample exports."""
 
 from __future__ import annotations
 
@@ -109,6 +110,55 @@ def generate(
     paths = write_exports(out, contacts=contacts, seed=seed, fmt=fmt)  # type: ignore[arg-type]
     for name, path in paths.items():
         typer.echo(f"  {name:<26} {path}")
+
+
+def _ledger():  # noqa: ANN202 - an Engine, imported lazily to keep `--help` fast
+    from config.settings import get_settings, settings_problem
+
+    try:
+        settings = get_settings()
+    except Exception as exc:
+        typer.secho(f"Invalid settings: {settings_problem(exc)}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from None
+    from tasks.ledger.db import engine_for, migrate
+
+    migrate(settings.ledger_url)
+    return settings, engine_for(settings.ledger_url)
+
+
+@app.command()
+def explain(
+    account: Annotated[str, typer.Argument(help="Account id (the ERP customer number)")],
+    as_of: Annotated[str, typer.Option("--as-of", help="Business day (YYYY-MM-DD)")],
+) -> None:
+    """Tell, in plain words, what Cadencia decided for one account on one day, and why."""
+    day = _parse_day(as_of)
+    assert day is not None
+    settings, engine = _ledger()
+    from tasks.decide.explain import read_decisions, story
+    from tasks.ledger.outreach import contact_names
+
+    decisions = read_decisions(settings.decisions_dir, day, account)
+    ids = [str(g) for g in decisions["golden_id"].dropna().unique()] if len(decisions) else []
+    typer.echo(story(account, day, decisions, contact_names(engine, ids)))
+    if decisions.empty:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def hold(
+    account: Annotated[str, typer.Argument(help="Account id (the ERP customer number)")],
+    until: Annotated[str, typer.Option("--until", help="Last day of the hold (YYYY-MM-DD)")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, for the record")] = None,
+) -> None:
+    """Do not contact an account until a date (every case of it waits, with this reason)."""
+    day = _parse_day(until)
+    assert day is not None
+    _settings, engine = _ledger()
+    from tasks.ledger.outreach import add_hold
+
+    add_hold(engine, account, day, reason)
+    typer.echo(f"Account {account}: no touch until {day} inclusive.")
 
 
 if __name__ == "__main__":

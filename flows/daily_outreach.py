@@ -1,6 +1,7 @@
 """The daily outreach job, read top to bottom like its table of contents.
 
-ingest the exports → unify contacts → (decide → deliver: later issues) → summarise.
+ingest the exports → unify contacts → decide (cases, cadences, guardrails, plan) → summarise
+(deliver: a later issue).
 Each step is a Prefect task defined in `tasks/`; this file only wires them.
 """
 
@@ -11,19 +12,25 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from config.contacts_policy import PolicyError
+from config.outreach_policy import outreach_policy
 from config.settings import get_settings, masked_url
 from tasks.contacts.build import unify_contacts_task
+from tasks.decide.plan import PlanInputs
+from tasks.decide.task import decide_outreach, renewals_frame
 from tasks.ledger.db import engine_for, migrate
 from tasks.ledger.runs import finish_run, start_run
 from tasks.report.artifacts import (
     publish_contact_quality,
     publish_ingestion_artifacts,
+    publish_plan,
     source_counts,
 )
 from tasks.sources.errors import SourceFileError
@@ -65,7 +72,8 @@ def daily_outreach(as_of: date | None = None) -> State:
     run_id = start_run(engine, flow="daily_outreach", as_of=day, flow_run_id=_flow_run_id())
     try:
         mappings = load_mappings(settings)
-    except SourceFileError as problem:
+        outreach_policy()  # a bad policy file stops before any work
+    except (SourceFileError, PolicyError) as problem:
         finish_run(engine, run_id, status="failed", summary={"problems": [str(problem)]})
         return Failed(message=str(problem))
 
@@ -100,6 +108,24 @@ def daily_outreach(as_of: date | None = None) -> State:
     summary["contacts"] = {
         k: contacts.quality[k] for k in ("records", "golden_contacts", "records_merged")
     }
+
+    # 3. Decide: cases, due cadence steps, channels under consent and caps, the plan.
+    by_kind = {
+        kind: [r.accepted for r in results if r.kind == kind] for kind in ("open_items", "events")
+    }
+    inputs = PlanInputs(
+        open_items=pd.concat(by_kind["open_items"], ignore_index=True),
+        renewals=renewals_frame([r.accepted for r in results if r.kind == "renewals"]),
+        events=pd.concat(by_kind["events"], ignore_index=True),
+        golden=contacts.golden,
+        source_map=contacts.source_map,
+        consent_wide=contacts.consent_wide,
+    )
+    _plan, decided = decide_outreach(
+        settings.ledger_url, run_id, inputs, day, settings.timezone, settings.decisions_dir
+    )
+    publish_plan(decided, day.isoformat())
+    summary["plan"] = decided
 
     finish_run(engine, run_id, status="completed", summary=summary)
     return Completed(message=f"run {run_id} completed", data=summary)

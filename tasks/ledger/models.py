@@ -278,6 +278,18 @@ class Case(Base):
     currency: Mapped[str | None] = mapped_column(sa.String(3))
     state: Mapped[dict[str, Any] | None] = mapped_column(Json)
     updated_at: Mapped[dt.datetime] = _updated()
+    # Added in 0004 (the decision engine).
+    case_key: Mapped[str | None] = mapped_column(sa.String(160), unique=True)
+    status_reason: Mapped[str | None] = mapped_column(sa.String(300))
+    stage_since: Mapped[dt.date | None] = mapped_column(sa.Date)
+    segment: Mapped[str | None] = mapped_column(sa.String(100))
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    owner: Mapped[str | None] = mapped_column(sa.String(200))
+    renewal_date: Mapped[dt.date | None] = mapped_column(sa.Date)
+    open_invoices: Mapped[int | None] = mapped_column(sa.Integer)
+    worst_days_overdue: Mapped[int | None] = mapped_column(sa.Integer)
+    promise_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    broken_promise_on: Mapped[dt.date | None] = mapped_column(sa.Date)
 
 
 class Touch(Base):
@@ -311,6 +323,39 @@ class Touch(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = _created()
     updated_at: Mapped[dt.datetime] = _updated()
+    # Added in 0004: the plan's own view of a touch (history for caps and cadences).
+    case_key: Mapped[str | None] = mapped_column(sa.String(160), index=True)
+    account_id: Mapped[str | None] = mapped_column(sa.String(100))
+    as_of: Mapped[dt.date | None] = mapped_column(sa.Date)
+    assignee: Mapped[str | None] = mapped_column(sa.String(200))
+    time_zone: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class Hold(Base):
+    """A manual "do not contact until" for an account: every case of it waits."""
+
+    __tablename__ = "holds"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(sa.String(100), index=True)
+    until: Mapped[dt.date] = mapped_column(sa.Date)
+    reason: Mapped[str | None] = mapped_column(sa.String(300))
+    created_at: Mapped[dt.datetime] = _created()
+
+
+class Suppression(Base):
+    """A channel closed for good for one contact (hard bounce, STOP, undeliverable...)."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (sa.UniqueConstraint("golden_id", "channel"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    golden_id: Mapped[str] = mapped_column(sa.String(64))
+    channel: Mapped[str] = mapped_column(sa.String(20))
+    reason: Mapped[str] = mapped_column(sa.String(200))
+    since: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    run_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("runs.id"))
+    created_at: Mapped[dt.datetime] = _created()
 
 
 class Event(Base):

@@ -128,3 +128,39 @@ def publish_contact_quality(quality: dict, as_of: str) -> None:
         key="contact-quality",
         description="Phones, emails, identity merges and consent coverage (counts only)",
     )
+
+
+def plan_markdown(decided: dict, as_of: str) -> str:
+    """Cases, planned touches and every decision rule's count: tallies only, no contacts."""
+    cases = decided["cases"]
+    lines = [
+        f"# Outreach plan for {as_of}",
+        "",
+        f"Cases: **{cases['open']} open**, {cases['paused']} paused, "
+        f"{cases['closed']} closed today.",
+        "",
+        "| stage | live cases |",
+        "|---|---:|",
+        *[f"| {stage} | {n} |" for stage, n in cases["by_stage"].items()],
+        "",
+        f"Touches planned: **{decided['touches_planned']}** "
+        f"({decided['touches_new']} new in the ledger).",
+        "",
+        "| channel | touches |",
+        "|---|---:|",
+        *[f"| {ch} | {n} |" for ch, n in decided["touches_by_channel"].items()],
+        "",
+        "| decision | count |",
+        "|---|---:|",
+        *[f"| {o} | {n} |" for o, n in decided["decisions"].items()],
+        "",
+        "`cadencia explain ACCOUNT --as-of DATE` tells one account's story.",
+    ]
+    return "\n".join(lines)
+
+
+@task(name="publish-plan", cache_policy=NO_CACHE)
+def publish_plan(decided: dict, as_of: str) -> None:
+    create_markdown_artifact(
+        plan_markdown(decided, as_of), key="outreach-plan", description=f"Outreach plan {as_of}"
+    )

@@ -32,6 +32,8 @@ EXPECTED_TABLES = {
     "cases",
     "touches",
     "events",
+    "holds",
+    "suppressions",
 }
 
 

@@ -1,0 +1,190 @@
+"""Who receives a due step, and on which channel: recipients, capability, consent, suppression
+lists, in-app silence and channel affinity, in that order. Each channel passed over leaves a
+decision row saying why (rerouted), and a step with no usable channel is suppressed, with the
+reason for every channel it could have used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from config.outreach_policy import OutreachPolicy
+from tasks.decide.cadences import decision_rows
+
+MOBILE_TYPES = ("mobile", "fixed_line_or_mobile")
+MESSAGING = ("whatsapp", "sms", "rcs")
+_ROLE_FLAG = {"collections": "receives_collections", "renewal": "receives_renewals"}
+_TIER = {"collections": "collections_tier", "renewal": "renewals_tier"}
+
+
+def messaging_number(golden: pd.DataFrame) -> pd.Series:
+    """The number that can take WhatsApp/SMS/RCS: the mobile, else a mobile-capable phone."""
+    mobile_ok = golden["mobile_e164"].notna() & golden["mobile_type"].isin(MOBILE_TYPES)
+    phone_ok = golden["phone_e164"].notna() & golden["phone_type"].isin(MOBILE_TYPES)
+    number = golden["mobile_e164"].where(mobile_ok)
+    return number.where(mobile_ok, golden["phone_e164"].where(phone_ok))
+
+
+def recipients(steps: pd.DataFrame, golden: pd.DataFrame) -> pd.DataFrame:
+    """One row per (due step, recipient). A call task goes to one person: the first recipient
+    with a phone (by role tier); a message goes to every recipient of the case's role."""
+    people = []
+    for kind, flag in _ROLE_FLAG.items():
+        chosen = golden[golden[flag].astype(bool)]
+        people.append(
+            pd.DataFrame(
+                {
+                    "account_id": chosen["account_id"].to_numpy(),
+                    "golden_id": chosen["golden_id"].to_numpy(),
+                    "kind": kind,
+                    "tier": chosen[_TIER[kind]].to_numpy(dtype="float64", na_value=np.nan),
+                    "has_phone": (
+                        chosen["phone_e164"].notna() | chosen["mobile_e164"].notna()
+                    ).to_numpy(),
+                }
+            )
+        )
+    who = pd.concat(people, ignore_index=True)
+    who = who.sort_values(["account_id", "kind", "has_phone", "tier", "golden_id"],
+                          ascending=[True, True, False, True, True])  # fmt: skip
+    out = steps.reset_index(drop=True).rename_axis("step_row").reset_index()
+    out = out.merge(who, on=["account_id", "kind"], how="left")
+    call = out["channels"].eq("voice").to_numpy()
+    first = ~out.duplicated("step_row").to_numpy()
+    return out[~call | first].drop(columns=["has_phone", "tier"]).reset_index(drop=True)
+
+
+def _options(cands: pd.DataFrame) -> pd.DataFrame:
+    """One row per (candidate, channel it may use), in the policy's preference order."""
+    lists = cands["channels"].str.split("|")
+    long = cands.loc[cands.index.repeat(lists.str.len())].copy()
+    long["channel"] = np.concatenate(lists.to_numpy()) if len(cands) else np.array([], dtype=object)
+    long["pref"] = long.groupby(level=0).cumcount()
+    return long.rename_axis("cand").reset_index()
+
+
+def choose_channels(
+    candidates: pd.DataFrame,
+    golden: pd.DataFrame,
+    consent_wide: pd.DataFrame,
+    suppressed: pd.DataFrame,
+    in_app_seen: pd.Series,
+    affinity: pd.DataFrame,
+    as_of_end: pd.Timestamp,
+    policy: OutreachPolicy,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one chosen channel per candidate, decisions for channels passed over or no channel)."""
+    cands = candidates[candidates["golden_id"].notna()].reset_index(drop=True)
+    nobody = candidates[candidates["golden_id"].isna()]
+    notes = [
+        decision_rows(
+            nobody,
+            outcome="suppressed",
+            rule="recipient",
+            detail="no contact of the account has this role",
+        )  # fmt: skip
+    ]
+    people = golden.set_index("golden_id")
+    seen = in_app_seen.reindex(cands["golden_id"]).to_numpy()
+    seen = pd.to_datetime(pd.Series(seen), utc=True)
+    window = pd.Timedelta(days=policy.in_app.active_within_days)
+    active = (seen.notna() & (seen >= as_of_end - pd.Timedelta(days=1) - window)).to_numpy()
+    # Active in the product: the message goes in-app and the external channels stay silent.
+    silence = active & (cands["channels"] != "voice").to_numpy()
+    cands.loc[silence, "channels"] = "in_app"
+    opts = _options(cands)
+    g = opts["golden_id"]
+    ch = opts["channel"].to_numpy()
+    email = people["email"].reindex(g).notna().to_numpy()
+    number = messaging_number(golden).set_axis(golden["golden_id"]).reindex(g).notna().to_numpy()
+    phone = (people["phone_e164"].notna() | people["mobile_e164"].notna()).reindex(g).to_numpy()
+    in_app = pd.Series(in_app_seen.notna()).reindex(g).fillna(False).to_numpy(dtype=bool)
+    capable = np.select(
+        [ch == "email", np.isin(ch, MESSAGING), ch == "voice", ch == "in_app"],
+        [email, number, phone, in_app],
+        False,
+    )
+    no_address = np.select(
+        [ch == "email", np.isin(ch, MESSAGING), ch == "voice"],
+        ["no email address", "no mobile number", "no phone number"],
+        "never seen in the product",
+    )
+    state = _consent_state(consent_wide, g, ch, opts["purpose"].to_numpy())
+    basis = _basis(policy, ch, opts["purpose"].to_numpy())
+    consented = np.where(basis == "granted", state == "granted", state != "denied")
+    blocked = suppressed.set_index(["golden_id", "channel"])["reason"]
+    block_reason = blocked.reindex(pd.MultiIndex.from_arrays([g, ch])).to_numpy(dtype=object)
+    is_blocked = pd.notna(block_reason)
+    ok = capable & consented & ~is_blocked
+    rule = np.select(
+        [~capable, ~consented, is_blocked], ["capability", "consent", "suppression list"], ""
+    )
+    purpose = opts["purpose"].astype(str).to_numpy()
+    no_consent = (
+        "no " + ch.astype(str) + " consent for " + purpose + " messages (" + state.astype(str) + ")"
+    )
+    listed = "on the suppression list: " + pd.Series(block_reason).fillna("").astype(str).to_numpy()
+    detail = np.select([~capable, ~consented, is_blocked], [no_address, no_consent, listed], "")
+    opts["rule"], opts["detail"], opts["ok"] = rule, detail, ok
+    opts["order"] = _affinity_order(opts, affinity, policy)
+    opts = opts.sort_values(["cand", "order"], kind="stable")
+    before = opts.groupby("cand")["ok"].cumsum().to_numpy()
+    chosen = opts[opts["ok"].to_numpy() & (before == 1)]
+    passed = opts[before == 0]
+    got = passed["cand"].isin(chosen["cand"]).to_numpy()
+    notes.append(
+        decision_rows(
+            passed,
+            outcome=np.where(got, "rerouted", "suppressed"),
+            rule=passed["rule"].to_numpy(),
+            detail=passed["detail"].to_numpy(),
+        )  # fmt: skip
+    )
+    silenced = chosen["cand"].isin(np.flatnonzero(silence)).to_numpy()
+    chosen = chosen.assign(
+        choice=np.where(silenced, "active in the product: in-app only, other channels silent", "")
+    )
+    return chosen.drop(columns=["ok", "rule", "detail", "pref", "order"]), pd.concat(
+        notes, ignore_index=True
+    )
+
+
+def _basis(policy: OutreachPolicy, channel: np.ndarray, purpose: np.ndarray) -> np.ndarray:
+    out = np.full(len(channel), "granted", dtype=object)
+    for c, rules in policy.consent.items():
+        for p, basis in rules.items():
+            out[(channel == c) & (purpose == p)] = basis
+    return out
+
+
+def _consent_state(
+    wide: pd.DataFrame, golden_id: pd.Series, channel: np.ndarray, purpose: np.ndarray
+) -> np.ndarray:
+    columns = pd.Index(wide.columns)
+    col = columns.get_indexer(
+        np.char.add(np.char.add(channel.astype(str), ":"), purpose.astype(str))
+    )
+    row = wide.index.get_indexer(golden_id.to_numpy())
+    grid = wide.to_numpy(dtype=object)
+    found = (row >= 0) & (col >= 0)
+    state = np.full(len(channel), "unknown", dtype=object)
+    state[found] = grid[row[found], col[found]]
+    return state
+
+
+def _affinity_order(
+    opts: pd.DataFrame, affinity: pd.DataFrame, policy: OutreachPolicy
+) -> np.ndarray:
+    """Sort key: the policy's order, or descending affinity for non-urgent steps of contacts
+    with enough evidence (channels without history there count at their prior)."""
+    pref = opts["pref"].to_numpy(dtype="float64")
+    if affinity.empty:
+        return pref
+    score = affinity.set_index(["golden_id", "channel"])["affinity"]
+    aff = score.reindex(pd.MultiIndex.from_arrays([opts["golden_id"], opts["channel"]])).to_numpy()
+    evidence = opts["golden_id"].isin(affinity["golden_id"]).to_numpy()
+    prior = opts["channel"].map(policy.affinity.priors).fillna(0.3).to_numpy()
+    aff = np.where(np.isnan(aff), prior, aff)
+    use = evidence & ~opts["urgent"].to_numpy(dtype=bool)
+    return np.where(use, -aff + pref * 1e-6, pref)

@@ -1,0 +1,270 @@
+"""The decide step: from today's exports, contacts and the ledger's state to an outreach plan.
+
+Read in call order: link events → age invoices → open/continue/close cases → due steps →
+recipients → channels (consent, capability, suppression, in-app, affinity) → schedule (quiet
+hours, holidays, caps, gaps) → planned touches and a decision row for everything considered.
+Pure on DataFrames: the ledger is read before and written after by `tasks/ledger/outreach.py`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from config.outreach_policy import OutreachPolicy
+from tasks.decide import engagement
+from tasks.decide.affinity import channel_affinity
+from tasks.decide.aging import account_aging, invoice_aging
+from tasks.decide.cadences import DECISION_COLUMNS, decision_rows, due_steps
+from tasks.decide.cases import collections_cases, empty_cases, renewal_cases
+from tasks.decide.channels import choose_channels, recipients
+from tasks.decide.schedule import schedule
+
+TOUCH_COLUMNS = [
+    "idempotency_key", "case_key", "account_id", "kind", "stage", "step", "golden_id",
+    "channel", "template", "purpose", "assignee", "send_at", "send_at_local", "time_zone",
+    "as_of", "status",
+]  # fmt: skip
+HISTORY_COLUMNS = [
+    "case_key",
+    "step",
+    "golden_id",
+    "channel",
+    "purpose",
+    "send_at",
+    "as_of",
+    "status",
+]
+
+
+@dataclass
+class PlanInputs:
+    open_items: pd.DataFrame
+    renewals: pd.DataFrame
+    events: pd.DataFrame
+    golden: pd.DataFrame
+    source_map: pd.DataFrame
+    consent_wide: pd.DataFrame
+
+
+@dataclass
+class LedgerState:
+    """What earlier runs left: live cases, recent touches, holds, suppressions."""
+
+    cases: pd.DataFrame = field(default_factory=empty_cases)
+    history: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame({c: pd.Series(dtype=object) for c in HISTORY_COLUMNS})
+    )
+    holds: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            {c: pd.Series(dtype=object) for c in ("account_id", "until", "reason")}
+        )
+    )
+    suppressions: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            {c: pd.Series(dtype=object) for c in ("golden_id", "channel", "reason", "since")}
+        )
+    )
+
+
+@dataclass
+class Plan:
+    as_of: dt.date
+    invoices: pd.DataFrame
+    accounts: pd.DataFrame
+    cases: pd.DataFrame
+    touches: pd.DataFrame
+    decisions: pd.DataFrame
+    new_suppressions: pd.DataFrame
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def plan_outreach(
+    inputs: PlanInputs,
+    state: LedgerState,
+    as_of: dt.date,
+    policy: OutreachPolicy,
+    fallback_tz: str,
+) -> Plan:
+    clock = _Clock()
+    linked = engagement.link_events(inputs.events, inputs.golden, inputs.source_map, as_of)
+    clock.lap("link events")
+
+    invoices = invoice_aging(inputs.open_items, as_of, policy)
+    export_date = inputs.open_items["issue_date"].max() if len(inputs.open_items) else None
+    late = engagement.late_payments(linked, export_date)
+    accounts = account_aging(invoices, inputs.open_items, late, policy)
+    clock.lap("aging")
+
+    signals = engagement.last_seen(linked, "account_id")
+    promises = engagement.promises(linked)
+    paid_after = engagement.paid_since(linked, promises["promise_at"])
+    dispute = signals["dispute"] if "dispute" in signals else pd.Series(dtype="datetime64[ns, UTC]")
+    cases = pd.concat(
+        [
+            collections_cases(
+                accounts, state.cases, promises, paid_after, dispute, state.holds, as_of, policy
+            ),
+            renewal_cases(inputs.renewals, state.cases, state.holds, as_of, policy),
+        ],
+        ignore_index=True,
+    )
+    clock.lap("cases")
+
+    steps, step_notes = due_steps(cases, signals, state.history, as_of, policy)
+    candidates = recipients(steps, inputs.golden)
+    clock.lap("cadences")
+
+    new_suppressions = engagement.suppressions_from(linked)
+    suppressed = pd.concat(
+        [state.suppressions, new_suppressions], ignore_index=True
+    ).drop_duplicates(["golden_id", "channel"])
+    seen = engagement.last_seen(linked, "golden_id")
+    in_app_seen = seen["in_app_seen"] if "in_app_seen" in seen else pd.Series(dtype=object)
+    affinity = channel_affinity(linked, as_of, policy)
+    chosen, channel_notes = choose_channels(
+        candidates, inputs.golden, inputs.consent_wide, suppressed, in_app_seen, affinity,
+        engagement.end_of(as_of), policy,
+    )  # fmt: skip
+    clock.lap("channels")
+
+    touches, schedule_notes = schedule(
+        chosen, inputs.golden, state.history, as_of, policy, fallback_tz
+    )
+    touches = _finish_touches(touches, cases, as_of, policy)
+    clock.lap("schedule")
+
+    decisions = pd.concat(
+        [
+            _case_notes(cases),
+            step_notes,
+            channel_notes,
+            schedule_notes,
+            _touch_notes(touches, as_of),
+        ],
+        ignore_index=True,
+    )
+    decisions = decisions[DECISION_COLUMNS].assign(as_of=as_of)
+    known = new_suppressions.merge(
+        state.suppressions[["golden_id", "channel"]], how="left", indicator=True
+    )
+    fresh = known[known["_merge"] == "left_only"].drop(columns="_merge")
+    clock.lap("decisions")
+    return Plan(as_of, invoices, accounts, cases, touches, decisions, fresh, clock.laps)
+
+
+def _finish_touches(
+    touches: pd.DataFrame, cases: pd.DataFrame, as_of: dt.date, policy: OutreachPolicy
+) -> pd.DataFrame:
+    """Idempotency keys, call-task assignees and local send times."""
+    t = touches
+    if t.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in TOUCH_COLUMNS})
+    day = as_of.isoformat()
+    t["idempotency_key"] = (
+        t["case_key"] + "|" + t["step"] + "|" + t["channel"] + "|" + t["golden_id"] + "|" + day
+    )
+    owner = cases.set_index("case_key")["owner"].reindex(t["case_key"]).to_numpy(dtype=object)
+    queue = t["kind"].map(policy.call_queues).to_numpy(dtype=object)
+    wants_owner = t["assignee"].to_numpy(dtype=object) == "owner"
+    assignee = np.where(wants_owner & pd.notna(owner), owner, t["assignee"].to_numpy(dtype=object))
+    assignee = np.where(wants_owner & pd.isna(owner), queue, assignee)
+    t["assignee"] = np.where(t["channel"] == "voice", assignee, None)
+    t["time_zone"] = t["tz"]
+    t["send_at_local"] = _local_text(t["send_at"], t["tz"])
+    t["as_of"] = as_of
+    t["status"] = "planned"
+    return t[TOUCH_COLUMNS + ["deferred", "local_day", "choice"]]
+
+
+def _local_text(moments: pd.Series, zones: pd.Series) -> np.ndarray:
+    out = np.empty(len(moments), dtype=object)
+    codes, names = pd.factorize(zones)
+    for i, zone in enumerate(names):
+        hit = codes == i
+        out[hit] = moments[hit].dt.tz_convert(zone).dt.strftime("%Y-%m-%d %H:%M ") + zone
+    return out
+
+
+def _case_notes(cases: pd.DataFrame) -> pd.DataFrame:
+    """What changed in each case today, and where every live case stands."""
+    said = cases[cases["status_reason"].astype(str) != ""]
+    changes = decision_rows(said, outcome="case", rule=said["status"].to_numpy(),
+                            detail=said["status_reason"].to_numpy())  # fmt: skip
+    live = cases[cases["status"] != "closed"]
+    amount = live["amount"].astype("float64").map("{:,.2f}".format).astype(str)
+    money = amount + " " + live["currency"].fillna("").astype(str)
+    since = pd.to_datetime(live["stage_since"]).dt.strftime("%Y-%m-%d").astype(str)
+    invoices = live["open_invoices"].fillna(0).astype(int).astype(str)
+    worst = live["worst_days_overdue"].fillna(0).astype(int).astype(str)
+    collections = (
+        "stage " + live["stage"].astype(str) + " since " + since + ": " + invoices
+        + " open invoice(s), worst " + worst + " days overdue, balance " + money
+    )  # fmt: skip
+    renewal_on = pd.to_datetime(live["renewal_date"]).dt.strftime("%Y-%m-%d").astype(str)
+    renewal = (
+        "renewal on "
+        + renewal_on
+        + ", value "
+        + money
+        + ", owner "
+        + live["owner"].fillna("-").astype(str)
+    )
+    detail = np.where(live["kind"] == "renewal", renewal, collections)
+    segment = live["segment"].fillna("").astype(str).to_numpy()
+    detail = np.where(segment != "", detail + "; segment " + segment, detail)
+    state = decision_rows(live, outcome="case", rule="state", detail=detail)
+    return pd.concat([changes, state], ignore_index=True)
+
+
+def _touch_notes(touches: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    if touches.empty:
+        return pd.DataFrame(columns=DECISION_COLUMNS)
+    later = touches["local_day"].to_numpy(dtype="datetime64[D]") > np.datetime64(as_of, "D")
+    why = np.where(
+        later,
+        "deferred to "
+        + touches["send_at_local"].astype(str)
+        + ": "
+        + touches["deferred"].astype(str),
+        "chosen: " + touches["channel"].astype(str) + " at " + touches["send_at_local"].astype(str),
+    )
+    choice = touches["choice"].fillna("").astype(str).to_numpy()
+    why = np.where(choice != "", why + " (" + choice + ")", why)
+    return decision_rows(touches, outcome=np.where(later, "deferred", "planned"),
+                         rule=np.where(later, "calendar", "plan"), detail=why)  # fmt: skip
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self._last
+        self._last = now
+
+
+def plan_summary(plan: Plan, inserted: int) -> dict[str, object]:
+    """Counts for the run summary and the UI: no personal data, only tallies."""
+    cases = plan.cases
+    live = cases[cases["status"] != "closed"]
+    return {
+        "cases": {
+            "open": int((cases["status"] == "open").sum()),
+            "paused": int((cases["status"] == "paused").sum()),
+            "closed": int((cases["status"] == "closed").sum()),
+            "by_stage": {str(k): int(v) for k, v in live["stage"].value_counts().items()},
+        },
+        "touches_planned": int(len(plan.touches)),
+        "touches_new": int(inserted),
+        "touches_by_channel": {
+            str(k): int(v) for k, v in plan.touches["channel"].value_counts().items()
+        },
+        "decisions": {str(k): int(v) for k, v in plan.decisions["outcome"].value_counts().items()},
+    }

@@ -1,0 +1,208 @@
+"""Ledger reads and writes around the decide step: live cases, recent touches, holds and
+suppressions in; case state, planned touches and new suppressions out.
+
+Planned touches are inserted with ON CONFLICT DO NOTHING on their idempotency key, so a rerun
+of the same day, a flow retry or a concurrent run can never plan one touch twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pandas as pd
+import sqlalchemy as sa
+
+from tasks.decide.plan import HISTORY_COLUMNS, LedgerState, Plan
+from tasks.ledger.bulk import bulk_insert, bulk_upsert
+from tasks.ledger.models import Case, Contact, Hold, Suppression, Touch, utcnow
+
+_cases = Case.__table__
+_touches = Touch.__table__
+_holds = Hold.__table__
+_suppressions = Suppression.__table__
+LIVE = ("open", "paused")
+# Touches this recent count against the caps (a week either side, plus slack for deferrals).
+CAP_WINDOW_DAYS = 21
+
+
+def load_state(engine: sa.Engine, as_of: dt.date) -> LedgerState:
+    """What earlier runs left that today's decisions depend on."""
+    live_keys = sa.select(_cases.c.case_key).where(_cases.c.status.in_(LIVE))
+    cutoff = dt.datetime.combine(as_of - dt.timedelta(days=CAP_WINDOW_DAYS), dt.time(), dt.UTC)
+    with engine.connect() as conn:
+        cases = pd.DataFrame(
+            conn.execute(
+                sa.select(
+                    _cases.c.case_key,
+                    _cases.c.account_id,
+                    _cases.c.kind,
+                    _cases.c.status,
+                    _cases.c.stage,
+                    _cases.c.stage_since,
+                    _cases.c.opened_on,
+                ).where(_cases.c.status.in_(LIVE))  # fmt: skip
+            ).all(),
+            columns=[
+                "case_key",
+                "account_id",
+                "kind",
+                "status",
+                "stage",
+                "stage_since",
+                "opened_on",
+            ],
+        )
+        history = pd.DataFrame(
+            conn.execute(
+                sa.select(*[_touches.c[c] for c in HISTORY_COLUMNS]).where(
+                    _touches.c.case_key.in_(live_keys) | (_touches.c.send_at >= cutoff)
+                )
+            ).all(),
+            columns=HISTORY_COLUMNS,
+        )
+        holds = pd.DataFrame(
+            conn.execute(
+                sa.select(_holds.c.account_id, _holds.c.until, _holds.c.reason).where(
+                    _holds.c.until >= as_of
+                )
+            ).all(),
+            columns=["account_id", "until", "reason"],
+        )
+        suppressions = pd.DataFrame(
+            conn.execute(
+                sa.select(
+                    _suppressions.c.golden_id,
+                    _suppressions.c.channel,
+                    _suppressions.c.reason,
+                    _suppressions.c.since,
+                )  # fmt: skip
+            ).all(),
+            columns=["golden_id", "channel", "reason", "since"],
+        )
+    history["send_at"] = pd.to_datetime(history["send_at"], utc=True)
+    return LedgerState(cases=cases, history=history, holds=holds, suppressions=suppressions)
+
+
+CASE_WRITE = [
+    "case_key", "account_id", "kind", "status", "status_reason", "stage", "stage_since",
+    "opened_on", "closed_on", "paused_until", "promise_at", "promise_date", "promise_amount",
+    "broken_promise_on", "amount", "currency", "segment", "owner", "renewal_date",
+    "open_invoices", "worst_days_overdue", "updated_at",
+]  # fmt: skip
+TOUCH_WRITE = [
+    "idempotency_key", "case_key", "account_id", "run_id", "golden_id", "step", "channel",
+    "template", "purpose", "send_at", "status", "as_of", "assignee", "time_zone",
+]  # fmt: skip
+
+
+def _dates(values: pd.Series) -> pd.Series:
+    days = pd.to_datetime(values).dt.date
+    return days.astype(object).where(days.notna(), None)
+
+
+def save_plan(engine: sa.Engine, run_id: int | None, plan: Plan) -> int:
+    """Record case state, planned touches and new suppressions in one transaction.
+
+    Returns the number of touches actually inserted (a rerun inserts none)."""
+    now = utcnow()
+    cases = plan.cases.assign(updated_at=now)
+    for col in ("stage_since", "opened_on", "closed_on", "paused_until", "promise_date",
+                "broken_promise_on", "renewal_date"):  # fmt: skip
+        cases[col] = _dates(cases[col])
+    cases["promise_amount"] = cases["promise_amount"].astype("float64").round(2)
+    cases["amount"] = cases["amount"].astype("float64").round(2)
+    touches = plan.touches.assign(run_id=run_id)
+    touches["as_of"] = plan.as_of
+    with engine.begin() as conn:
+        bulk_upsert(conn, _cases, cases, CASE_WRITE, ["case_key"])
+        inserted = insert_new(conn, _touches, touches, TOUCH_WRITE, ["idempotency_key"])
+        conn.execute(
+            sa.update(_touches)
+            .where(_touches.c.case_id.is_(None), _touches.c.case_key.is_not(None))
+            .values(
+                case_id=sa.select(_cases.c.id)
+                .where(_cases.c.case_key == _touches.c.case_key)
+                .scalar_subquery()
+            )
+        )
+        fresh = plan.new_suppressions.assign(run_id=run_id)
+        columns = ["golden_id", "channel", "reason", "since", "run_id"]
+        insert_new(conn, _suppressions, fresh, columns, ["golden_id", "channel"])
+    return inserted
+
+
+def insert_new(
+    conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, columns: list[str], key: list[str]
+) -> int:
+    """Insert rows whose `key` is not in `table` yet; returns how many went in."""
+    if frame.empty:
+        return 0
+    stage = f"stage_{table.name}_{uuid.uuid4().hex[:8]}"
+    cols = ", ".join(f'"{c}"' for c in columns)
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE {stage} AS SELECT {cols} FROM {table.name} WHERE 1 = 0"
+    )
+    try:
+        bulk_insert(conn, stage, frame, columns, model=table)
+        conflict = ", ".join(f'"{c}"' for c in key)
+        result = conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {stage} WHERE true "
+            f"ON CONFLICT ({conflict}) DO NOTHING"
+        )
+        return int(result.rowcount or 0)
+    finally:
+        conn.exec_driver_sql(f"DROP TABLE {stage}")
+
+
+def add_hold(engine: sa.Engine, account_id: str, until: dt.date, reason: str | None) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.insert(_holds).values(account_id=account_id, until=until, reason=reason))
+
+
+def case_rows(engine: sa.Engine, account_id: str) -> pd.DataFrame:
+    """Every case of one account, newest first (for `cadencia explain`)."""
+    with engine.connect() as conn:
+        rows = (
+            conn.execute(
+                sa.select(_cases)
+                .where(_cases.c.account_id == account_id)
+                .order_by(_cases.c.opened_on.desc())
+            )
+            .mappings()
+            .all()
+        )
+    return pd.DataFrame([dict(r) for r in rows])
+
+
+def touch_rows(engine: sa.Engine, account_id: str) -> pd.DataFrame:
+    with engine.connect() as conn:
+        rows = (
+            conn.execute(
+                sa.select(_touches)
+                .where(_touches.c.account_id == account_id)
+                .order_by(_touches.c.send_at)
+            )
+            .mappings()
+            .all()
+        )
+    frame = pd.DataFrame([dict(r) for r in rows])
+    return frame if not frame.empty else pd.DataFrame(columns=[c.name for c in _touches.c])
+
+
+def contact_names(engine: sa.Engine, golden_ids: list[str]) -> dict[str, str]:
+    """'First L. (golden id)' per contact: enough to recognise someone, no address or number."""
+    if not golden_ids:
+        return {}
+    c = Contact.__table__
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(c.c.golden_id, c.c.first_name, c.c.last_name).where(
+                c.c.golden_id.in_(golden_ids)
+            )
+        ).all()
+    names = {}
+    for golden_id, first, last in rows:
+        initial = f" {last[0]}." if last else ""
+        names[golden_id] = f"{first or '?'}{initial} ({golden_id})"
+    return names
