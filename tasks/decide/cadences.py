@@ -155,7 +155,7 @@ def _stage_steps(
         unmet = np.full(len(cases), "", dtype=object)
         for what, wanted in step.when.items():
             ok = _engaged(signals, cases, what, anchor) == wanted
-            unmet[~ok & (unmet == "")] = f"{'not ' if wanted else ''}{what}"
+            unmet[~ok & (unmet == "")] = f"the contact {'has not ' if wanted else ''}{what}"
             condition &= ok
         arrived = today >= due_on
         open_step = arrived & ~done_now[k] & ~later_done

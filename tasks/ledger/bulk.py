@@ -65,9 +65,11 @@ def bulk_insert(
         data = [_column_values(part, model, c, dialect) for c in columns]
         if dialect == "postgresql":
             buffer = io.StringIO()
-            pd.DataFrame(dict(zip(columns, data, strict=True))).to_csv(
-                buffer, header=False, index=False
-            )
+            # Object columns: a nullable integer must not turn into a float ("1.0") on the way.
+            columns_data = {
+                c: pd.Series(d, dtype=object) for c, d in zip(columns, data, strict=True)
+            }
+            pd.DataFrame(columns_data).to_csv(buffer, header=False, index=False)
             with (
                 raw.cursor() as cursor,
                 cursor.copy(f"COPY {name} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy,
