@@ -25,7 +25,8 @@ COUNTRIES = {
     "PT": ("Europe/Lisbon", "+3519123{:05d}"),
 }
 EVENT_TYPES = ["delivered", "opened", "clicked", "read", "replied", "promise_to_pay", "payment",
-               "dispute", "in_app_seen", "bounced", "unsubscribed", "failed", "call_outcome"]  # fmt: skip
+               "dispute", "in_app_seen", "bounced", "unsubscribed", "failed",
+               "call_outcome"]  # fmt: skip
 CHANNELS = ["email", "whatsapp", "sms", "rcs", "voice", "in_app"]
 maybe = st.sampled_from([True, False, None])
 
