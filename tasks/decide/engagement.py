@@ -43,8 +43,8 @@ def _first_match(keys: pd.Series, table_keys: pd.Series, table_ids: pd.Series) -
     table = table[table["k"] != ""].drop_duplicates("k")
     index = pd.Index(table["k"].to_numpy())
     position = index.get_indexer(keys.to_numpy())
-    ids = table["g"].to_numpy(dtype=object)
-    return np.where(position >= 0, ids[np.clip(position, 0, None)], None)
+    ids = np.append(table["g"].to_numpy(dtype=object), None)  # position -1 → the None
+    return ids[position]
 
 
 def link_events(
