@@ -1,4 +1,4 @@
-"""The outreach policy file: the shipped one loads, and mistakes stop with file, line and problem."""
+"""The outreach policy file: the shipped one loads; mistakes stop with file, line, problem."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_shipped_policy_loads_with_both_cadences() -> None:
         (
             "channels: [voice]",
             "channels: [fax]",
-            "line {line}: cadences.renewal.steps.1.channels.0: Input should be 'email', 'whatsapp',",
+            "line {line}: cadences.renewal.steps.1.channels.0: Input should be 'email',",
         ),
         (
             "min_gap_hours: 3",
