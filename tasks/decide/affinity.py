@@ -12,8 +12,11 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from config.outreach_policy import OutreachPolicy
+from config.outreach_policy import CHANNELS, OutreachPolicy
+from tasks import arrow_text as at
 
 # Which events count as a message on a channel, and which as an answer to it.
 SENT = {"delivered", "call_outcome"}
@@ -28,39 +31,39 @@ ANSWERED = {
 
 
 def channel_affinity(linked: pd.DataFrame, as_of: dt.date, policy: OutreachPolicy) -> pd.DataFrame:
-    """Long frame (golden_id, channel, affinity) for contacts with enough evidence."""
+    """Wide frame: one row per contact with enough evidence, one affinity column per channel
+    (channels without history there sit at their prior)."""
     cfg = policy.affinity
     ev = linked[linked["golden_id"].notna() & linked["channel"].notna()]
-    kind = ev["event_type"].astype(object).to_numpy()
-    connected = (kind == "call_outcome") & (ev["outcome"].astype("str") == "connected").to_numpy()
-    channel = ev["channel"].astype(object).to_numpy()
-    sent = np.isin(kind, list(SENT))
-    answered = np.zeros(len(ev), dtype=bool)
-    for ch, kinds in ANSWERED.items():
-        answered |= (channel == ch) & np.isin(
-            np.where(connected, "call_connected", kind), list(kinds)
-        )
-    age = (pd.Timestamp(as_of, tz="UTC") - ev["occurred_at"]).dt.total_seconds().to_numpy() / 86400
-    weight = np.power(0.5, np.clip(age, 0, None) / cfg.half_life_days)
-    frame = pd.DataFrame(
-        {
-            "golden_id": ev["golden_id"].to_numpy(),
-            "channel": channel,
-            "sent": sent.astype(np.int64),
-            "sent_w": np.where(sent, weight, 0.0),
-            "answered_w": np.where(answered, weight, 0.0),
-        }
+    names = pa.array(list(CHANNELS), pa.large_string())
+    channel = pc.index_in(at.arrow(ev["channel"]), value_set=names)
+    channel = pc.fill_null(channel, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    kind = ev["event_type"]
+    connected = ((kind == "call_outcome") & (ev["outcome"] == "connected")).to_numpy(
+        dtype=bool, na_value=False
     )
-    per = frame.groupby(["golden_id", "channel"], sort=False).sum()
-    per = per[per["sent"] > 0]
-    totals = per.groupby(level="golden_id").agg(messages=("sent", "sum"), channels=("sent", "size"))
-    enough = totals[
-        (totals["messages"] >= cfg.min_messages) & (totals["channels"] >= cfg.min_channels)
-    ]
-    per = per[per.index.get_level_values("golden_id").isin(enough.index)].reset_index()
-    prior = per["channel"].map(cfg.priors).fillna(0.3).to_numpy()
+    kind = kind.where(~connected, "call_connected")
+    sent = kind.isin(list(SENT)).to_numpy(dtype=bool, na_value=False)
+    answered = np.zeros(len(ev), dtype=bool)
+    for code, ch in enumerate(CHANNELS):
+        answered |= (channel == code) & kind.isin(list(ANSWERED[ch])).to_numpy(
+            dtype=bool, na_value=False
+        )
+    keep = (channel >= 0) & (sent | answered)
+    who, people = pd.factorize(ev["golden_id"].to_numpy(dtype=object)[keep])
+    age_days = np.datetime64(as_of, "ns") - ev["occurred_at"].to_numpy(dtype="datetime64[ns]")[keep]
+    age = age_days.astype("timedelta64[s]").astype(np.float64) / 86400
+    weight = np.power(0.5, np.clip(age, 0, None) / cfg.half_life_days)
+    shape = (len(people), len(CHANNELS))
+    count, sent_w, answered_w = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    at_cell = (who, channel[keep])
+    np.add.at(count, at_cell, sent[keep].astype(np.float64))
+    np.add.at(sent_w, at_cell, np.where(sent[keep], weight, 0.0))
+    np.add.at(answered_w, at_cell, np.where(answered[keep], weight, 0.0))
+    enough = (count.sum(axis=1) >= cfg.min_messages) & ((count > 0).sum(axis=1) >= cfg.min_channels)
+    prior = np.array([cfg.priors.get(c, 0.3) for c in CHANNELS])
     k = cfg.prior_weight
     # A message can be opened several times: answers are capped at the messages they answer.
-    answered_w = np.minimum(per["answered_w"].to_numpy(), per["sent_w"].to_numpy())
-    per["affinity"] = (answered_w + prior * k) / (per["sent_w"].to_numpy() + k)
-    return per[["golden_id", "channel", "affinity"]]
+    rate = (np.minimum(answered_w, sent_w) + prior * k) / (sent_w + k)
+    return pd.DataFrame(rate[enough], index=pd.Index(people[enough], name="golden_id"),
+                        columns=list(CHANNELS))  # fmt: skip

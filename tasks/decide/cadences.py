@@ -43,8 +43,10 @@ def decision_rows(frame: pd.DataFrame, **values: object) -> pd.DataFrame:
 
 
 def _days(values: pd.Series) -> np.ndarray:
-    stamps = pd.to_datetime(values.to_numpy(), utc=True)
-    return stamps.tz_convert(None).to_numpy(dtype="datetime64[D]")
+    """UTC days of naive-UTC (or aware) timestamps, without going through Python objects."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert(None)
+    return pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
 
 
 def _iso(values: np.ndarray) -> np.ndarray:

@@ -114,8 +114,8 @@ def _with_promises(
 ) -> pd.DataFrame:
     """A promise pauses until its date plus grace; unpaid after that, it is broken."""
     p = promises.reindex(out["account_id"])
-    made = pd.to_datetime(p["promise_at"].to_numpy(), utc=True)
-    made_day = made.tz_convert(None).to_numpy(dtype="datetime64[D]")
+    made = pd.to_datetime(p["promise_at"]).to_numpy(dtype="datetime64[ns]")  # naive UTC
+    made_day = made.astype("datetime64[D]")
     due = _as_days(p["promise_date"]) + np.timedelta64(policy.cases.promise_grace_days, "D")
     # A promise whose due date (plus grace) passed long before this case opened belonged to
     # an earlier case; one made before opening and still pending pauses this one.
@@ -128,7 +128,7 @@ def _with_promises(
     live = out["status"].to_numpy() != "closed"
     pausing = relevant & live & (today <= due)
     broken = relevant & live & (today > due) & ~kept
-    out["promise_at"] = np.where(relevant, made, pd.NaT)
+    out["promise_at"] = np.where(relevant, made, np.datetime64("NaT", "ns"))
     out["promise_date"] = np.where(relevant, _as_days(p["promise_date"]), np.datetime64("NaT"))
     out["promise_amount"] = np.where(relevant, promised, np.nan)
     out["broken_promise_on"] = np.where(broken, due + np.timedelta64(1, "D"), np.datetime64("NaT"))
@@ -146,8 +146,7 @@ def _pause(
     out: pd.DataFrame, what: str, last: pd.Series, days: int, today: np.datetime64
 ) -> pd.DataFrame:
     """Pause live cases for `days` after the account's latest `what` event."""
-    at = pd.to_datetime(last.reindex(out["account_id"]).to_numpy(), utc=True)
-    day = at.tz_convert(None).to_numpy(dtype="datetime64[D]")
+    day = pd.to_datetime(last.reindex(out["account_id"])).to_numpy(dtype="datetime64[D]")
     until = day + np.timedelta64(days, "D")
     hit = ~np.isnat(day) & (today <= until) & (out["status"].to_numpy() != "closed")
     out.loc[hit, "status"] = "paused"

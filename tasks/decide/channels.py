@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from config.outreach_policy import OutreachPolicy
+from tasks import arrow_text as at
 from tasks.decide.cadences import decision_rows
 
 MOBILE_TYPES = ("mobile", "fixed_line_or_mobile")
@@ -86,10 +88,10 @@ def choose_channels(
         )  # fmt: skip
     ]
     people = golden.set_index("golden_id")
-    seen = in_app_seen.reindex(cands["golden_id"]).to_numpy()
-    seen = pd.to_datetime(pd.Series(seen), utc=True)
+    seen = pd.to_datetime(in_app_seen.reindex(cands["golden_id"])).to_numpy(dtype="datetime64[ns]")
     window = pd.Timedelta(days=policy.in_app.active_within_days)
-    active = (seen.notna() & (seen >= as_of_end - pd.Timedelta(days=1) - window)).to_numpy()
+    since = (as_of_end.tz_convert(None) - pd.Timedelta(days=1) - window).to_datetime64()
+    active = ~np.isnat(seen) & (seen >= since)
     # Active in the product: the message goes in-app and the external channels stay silent.
     silence = active & (cands["channels"] != "voice").to_numpy()
     cands.loc[silence, "channels"] = "in_app"
@@ -177,14 +179,15 @@ def _affinity_order(
     opts: pd.DataFrame, affinity: pd.DataFrame, policy: OutreachPolicy
 ) -> np.ndarray:
     """Sort key: the policy's order, or descending affinity for non-urgent steps of contacts
-    with enough evidence (channels without history there count at their prior)."""
+    with enough evidence."""
     pref = opts["pref"].to_numpy(dtype="float64")
     if affinity.empty:
         return pref
-    score = affinity.set_index(["golden_id", "channel"])["affinity"]
-    aff = score.reindex(pd.MultiIndex.from_arrays([opts["golden_id"], opts["channel"]])).to_numpy()
-    evidence = opts["golden_id"].isin(affinity["golden_id"]).to_numpy()
-    prior = opts["channel"].map(policy.affinity.priors).fillna(0.3).to_numpy()
-    aff = np.where(np.isnan(aff), prior, aff)
+    row = pc.index_in(at.arrow(opts["golden_id"]), value_set=at.arrow(affinity.index.to_series()))
+    row = pc.fill_null(row, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    col = pd.Index(affinity.columns).get_indexer(opts["channel"].to_numpy())
+    evidence = (row >= 0) & (col >= 0)
+    aff = np.zeros(len(opts))
+    aff[evidence] = affinity.to_numpy()[row[evidence], col[evidence]]
     use = evidence & ~opts["urgent"].to_numpy(dtype=bool)
     return np.where(use, -aff + pref * 1e-6, pref)

@@ -12,6 +12,7 @@ from config.outreach_policy import outreach_policy
 from tasks.decide.affinity import channel_affinity
 from tasks.decide.aging import invoice_aging, report_bucket
 from tasks.decide.calendar import first_working_day
+from tasks.decide.engagement import link_events
 
 MONDAY = dt.date(2026, 11, 16)
 
@@ -97,11 +98,9 @@ def test_affinity_sends_nudges_by_email_but_keeps_whatsapp_for_urgent_service() 
     w.contact("fer", "F1", mobile_phone="+34655666777", role="Decision Maker")
     _history(w, "fer", "F1", "email", sent=5, answered="opened", n=3)  # opens 60% of emails
     _history(w, "fer", "F1", "whatsapp", sent=4, answered="read", n=0)  # never answers
-    affinity = channel_affinity(
-        Simulation(w).world.inputs(MONDAY).events.assign(golden_id=w.golden_id("fer")),
-        MONDAY,
-        outreach_policy(),
-    ).set_index("channel")["affinity"]
+    inputs = w.inputs(MONDAY)
+    linked = link_events(inputs.events, inputs.golden, inputs.source_map, MONDAY)
+    affinity = channel_affinity(linked, MONDAY, outreach_policy()).loc[w.golden_id("fer")]
     assert affinity["email"] > 0.45 > 0.3 > affinity["whatsapp"]
     # The urgent preventive reminder keeps WhatsApp; the renewal nudge (marketing) goes by email.
     _overdue(w, "F1", 5)
