@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from config.outreach_policy import OutreachPolicy
@@ -87,8 +88,10 @@ def choose_channels(
             detail="no contact of the account has this role",
         )  # fmt: skip
     ]
-    people = golden.set_index("golden_id")
-    seen = pd.to_datetime(in_app_seen.reindex(cands["golden_id"])).to_numpy(dtype="datetime64[ns]")
+    seen_at = in_app_seen.to_numpy(dtype="datetime64[ns]")
+    seen_row = _rows(cands["golden_id"], in_app_seen.index)
+    seen = np.where(seen_row >= 0, seen_at[seen_row] if len(seen_at) else np.datetime64("NaT"),
+                    np.datetime64("NaT"))  # fmt: skip
     window = pd.Timedelta(days=policy.in_app.active_within_days)
     since = (as_of_end.tz_convert(None) - pd.Timedelta(days=1) - window).to_datetime64()
     active = ~np.isnat(seen) & (seen >= since)
@@ -98,10 +101,11 @@ def choose_channels(
     opts = _options(cands)
     g = opts["golden_id"]
     ch = opts["channel"].to_numpy()
-    email = people["email"].reindex(g).notna().to_numpy()
-    number = messaging_number(golden).set_axis(golden["golden_id"]).reindex(g).notna().to_numpy()
-    phone = (people["phone_e164"].notna() | people["mobile_e164"].notna()).reindex(g).to_numpy()
-    in_app = pd.Series(in_app_seen.notna()).reindex(g).fillna(False).to_numpy(dtype=bool)
+    row = _rows(g, golden["golden_id"])  # every candidate's contact is in `golden`
+    email = golden["email"].notna().to_numpy()[row]
+    number = messaging_number(golden).notna().to_numpy()[row]
+    phone = (golden["phone_e164"].notna() | golden["mobile_e164"].notna()).to_numpy()[row]
+    in_app = _rows(g, in_app_seen.index[in_app_seen.notna().to_numpy()]) >= 0
     capable = np.select(
         [ch == "email", np.isin(ch, MESSAGING), ch == "voice", ch == "in_app"],
         [email, number, phone, in_app],
@@ -115,9 +119,11 @@ def choose_channels(
     state = _consent_state(consent_wide, g, ch, opts["purpose"].to_numpy())
     basis = _basis(policy, ch, opts["purpose"].to_numpy())
     consented = np.where(basis == "granted", state == "granted", state != "denied")
-    blocked = suppressed.set_index(["golden_id", "channel"])["reason"]
-    block_reason = blocked.reindex(pd.MultiIndex.from_arrays([g, ch])).to_numpy(dtype=object)
-    is_blocked = pd.notna(block_reason)
+    listed = suppressed["golden_id"].astype(str) + "|" + suppressed["channel"].astype(str)
+    where = _rows(g.astype(str) + "|" + opts["channel"].astype(str), listed)
+    reasons = np.append(suppressed["reason"].to_numpy(dtype=object), None)
+    block_reason = reasons[where]
+    is_blocked = where >= 0
     ok = capable & consented & ~is_blocked
     rule = np.select(
         [~capable, ~consented, is_blocked], ["capability", "consent", "suppression list"], ""
@@ -160,18 +166,26 @@ def _basis(policy: OutreachPolicy, channel: np.ndarray, purpose: np.ndarray) -> 
     return out
 
 
+def _rows(keys: pd.Series | pd.Index, table: pd.Series | pd.Index) -> np.ndarray:
+    """Position of each key in `table` (-1 when absent), by Arrow's hash lookup."""
+    table = pd.Series(np.asarray(table, dtype=object)) if isinstance(table, pd.Index) else table
+    keys = pd.Series(np.asarray(keys, dtype=object)) if isinstance(keys, pd.Index) else keys
+    found = pc.index_in(at.arrow(keys), value_set=at.arrow(table))
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 def _consent_state(
     wide: pd.DataFrame, golden_id: pd.Series, channel: np.ndarray, purpose: np.ndarray
 ) -> np.ndarray:
-    columns = pd.Index(wide.columns)
-    col = columns.get_indexer(
-        np.char.add(np.char.add(channel.astype(str), ":"), purpose.astype(str))
-    )
-    row = wide.index.get_indexer(golden_id.to_numpy())
-    grid = wide.to_numpy(dtype=object)
-    found = (row >= 0) & (col >= 0)
+    """The consent state of each option's (contact, channel, purpose), column by column."""
+    row = _rows(golden_id, wide.index)
     state = np.full(len(channel), "unknown", dtype=object)
-    state[found] = grid[row[found], col[found]]
+    for column in wide.columns:
+        c, p = column.split(":")
+        hit = (channel == c) & (purpose == p) & (row >= 0)
+        if hit.any():
+            picked = at.arrow(wide[column]).take(pa.array(row[hit]))
+            state[hit] = picked.to_numpy(zero_copy_only=False)
     return state
 
 
