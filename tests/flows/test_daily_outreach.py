@@ -89,6 +89,18 @@ def test_daily_flow_ingests_the_samples_and_records_counts(workspace: Path) -> N
     assert "people found in both CRMs" in quality
     assert_no_contact_data(quality, workspace)
 
+    # Decide: cases opened, touches planned once each, the plan artifact shows tallies only.
+    plan = summary["plan"]
+    with engine.connect() as conn:
+        touches = conn.execute(sa.text("select count(*) from touches")).scalar_one()
+        cases = conn.execute(sa.text("select count(*) from cases")).scalar_one()
+    assert touches == plan["touches_new"] == plan["touches_planned"] > 0
+    assert cases == plan["cases"]["open"] + plan["cases"]["paused"] + plan["cases"]["closed"]
+    assert Path(plan["decisions_file"]).is_file()
+    plan_md = _artifact("outreach-plan", state.state_details.flow_run_id)
+    assert "Touches planned" in plan_md
+    assert_no_contact_data(plan_md, workspace)
+
     # The next day keeps every person's golden id and records no consent change again.
     before = _golden_map(engine)
     again = daily_outreach(as_of=date(2026, 11, 23), return_state=True)
@@ -165,3 +177,44 @@ def test_daily_flow_reads_typed_exports(
             assert {row[0] for row in formats} == {fmt}
     finally:
         get_settings.cache_clear()
+
+
+def test_explain_and_hold_from_the_command_line(workspace: Path) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    state = daily_outreach(as_of=date(2026, 11, 20), return_state=True)
+    assert state.is_completed(), state.message
+    engine = engine_for(get_settings().ledger_url)
+    with engine.connect() as conn:
+        account = conn.execute(
+            sa.text("select account_id from touches order by idempotency_key limit 1")
+        ).scalar_one()
+    runner = CliRunner()
+    told = runner.invoke(app, ["explain", account, "--as-of", "2026-11-20"])
+    assert told.exit_code == 0, told.output
+    assert told.output.startswith(f"Account {account} on 2026-11-20:")
+    assert "planned" in told.output and "[rule: plan]" in told.output
+    assert_no_contact_data(told.output, workspace)
+    unknown = runner.invoke(app, ["explain", "NO-SUCH", "--as-of", "2026-11-20"])
+    assert unknown.exit_code == 1 and "No decisions recorded" in unknown.output
+
+    held = runner.invoke(app, ["hold", account, "--until", "2026-12-31", "--reason", "audit"])
+    assert held.exit_code == 0, held.output
+    again = daily_outreach(as_of=date(2026, 11, 24), return_state=True)
+    assert again.is_completed(), again.message
+    with engine.connect() as conn:
+        later = conn.execute(
+            sa.text("select count(*) from touches where account_id = :a and as_of > '2026-11-20'"),
+            {"a": account},
+        ).scalar_one()
+        reasons = (
+            conn.execute(
+                sa.text("select status_reason from cases where account_id = :a"), {"a": account}
+            )
+            .scalars()
+            .all()
+        )
+    assert later == 0
+    assert all(r.startswith("held: do not contact until 2026-12-31 (audit)") for r in reasons)
