@@ -12,8 +12,10 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from config.outreach_policy import Cadence, OutreachPolicy, Step, TriggerStep
+from tasks import arrow_text as at
 
 STEP_COLUMNS = [
     "case_key", "account_id", "kind", "stage", "step", "template", "purpose", "channels",
@@ -53,15 +55,32 @@ def _iso(values: np.ndarray) -> np.ndarray:
     return np.datetime_as_string(values.astype("datetime64[D]"), unit="D").astype(object)
 
 
-def last_done(history: pd.DataFrame) -> pd.Series:
-    """Latest day each (case_key, step) was planned (any status but an expired plan)."""
+def last_done(history: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per step: the latest day each case had it planned (any status but an expired plan)."""
     h = history[history["status"] != "expired"]
-    return h.groupby(["case_key", "step"])["as_of"].max()
+    frame = pd.DataFrame(
+        {
+            "case_key": h["case_key"].astype("str").array,
+            "step": h["step"].astype("str").array,
+            "as_of": pd.to_datetime(h["as_of"]).to_numpy(dtype="datetime64[ns]"),
+        }
+    )
+    latest = frame.groupby(["step", "case_key"], sort=False)["as_of"].max()
+    return {
+        str(step): part.droplevel("step") for step, part in latest.groupby(level="step", sort=False)
+    }
 
 
-def _done_on(done: pd.Series, cases: pd.DataFrame, step: str) -> np.ndarray:
-    key = pd.MultiIndex.from_arrays([cases["case_key"], np.full(len(cases), step, dtype=object)])
-    return _as_day_array(done.reindex(key).to_numpy())
+def _done_on(done: dict[str, pd.Series], cases: pd.DataFrame, step: str) -> np.ndarray:
+    days = np.full(len(cases), np.datetime64("NaT"), dtype="datetime64[D]")
+    if step not in done or cases.empty:
+        return days
+    series = done[step]
+    found = pc.index_in(at.arrow(cases["case_key"]), value_set=at.arrow(series.index.to_series()))
+    row = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    values = series.to_numpy(dtype="datetime64[D]")
+    days[row >= 0] = values[row[row >= 0]]
+    return days
 
 
 def _as_day_array(values: np.ndarray) -> np.ndarray:
@@ -113,7 +132,7 @@ def _stage_steps(
     repeat_every: int | None,
     cadence: Cadence,
     signals: pd.DataFrame,
-    done: pd.Series,
+    done: dict[str, pd.Series],
     today: np.datetime64,
     base_priority: int,
 ) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
