@@ -80,6 +80,16 @@ def run(
             f"Contacts: {people['records']} CRM records -> {people['golden_contacts']} people"
             f" ({people['records_merged']} records merged)"
         )
+    plan = data.get("plan") if isinstance(data, dict) else None
+    if plan:
+        cases = plan["cases"]
+        channels = ", ".join(f"{n} {ch}" for ch, n in plan["touches_by_channel"].items())
+        typer.echo(
+            f"Cases: {cases['open']} open, {cases['paused']} paused, {cases['closed']} closed."
+            f" Touches planned: {plan['touches_planned']} ({channels or 'none'});"
+            f" {plan['touches_new']} new in the ledger."
+        )
+        typer.echo(f"Decisions (cadencia explain ACCOUNT --as-of DAY): {plan['decisions_file']}")
     if isinstance(data, dict) and data.get("quarantine_file"):
         typer.echo(
             f"Quarantined rows (file, row, column, value, reason): {data['quarantine_file']}"
