@@ -74,9 +74,17 @@ def measure(target: Path) -> dict:
 
     from config.outreach_policy import outreach_policy
     from config.settings import Settings
-    from tasks.decide.plan import HISTORY_COLUMNS, LedgerState, PlanInputs, plan_outreach
+    from tasks.decide.plan import (
+        HISTORY_COLUMNS,
+        PLAN_COLUMNS,
+        LedgerState,
+        PlanInputs,
+        plan_outreach,
+    )
 
-    frames = {n: pd.read_parquet(target / f"{n}.parquet") for n in FRAMES}
+    # Only the columns the planner reads: that is what the step holds in the flow as well.
+    frames = {n: pd.read_parquet(target / f"{n}.parquet", columns=PLAN_COLUMNS.get(n))
+              for n in FRAMES}  # fmt: skip
     frames["consent_wide"] = frames["consent_wide"].set_index("golden_id")
     inputs = PlanInputs(**frames)
     loaded_mb = peak_mb()
@@ -145,7 +153,8 @@ def main() -> None:
               f"{r['touches']:>8,} {r['first_day_s']:>8.1f} {r['second_day_s']:>8.1f} "
               f"{r['peak_mb']:>8,.0f}", flush=True)  # fmt: skip
         phases = ", ".join(f"{k} {v:.1f}" for k, v in r["first_phases"].items())
-        print(f"{'':>10} day 1 phases (s): {phases}; inputs loaded {r['loaded_mb']:,.0f} MB")
+        print(f"{'':>10} day 1 phases (s): {phases}; inputs loaded {r['loaded_mb']:,.0f} MB;"
+              f" {r['decisions']:,} decisions")  # fmt: skip
         phases = ", ".join(f"{k} {v:.1f}" for k, v in r["second_phases"].items())
         print(f"{'':>10} day 2 phases (s): {phases}; {r['second_touches']:,} touches", flush=True)
 

@@ -13,8 +13,11 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from config.outreach_policy import OutreachPolicy
+from tasks import arrow_text as at
 
 INVOICE_COLUMNS = [
     "account_id", "doc_number", "currency", "customer_type", "issue_date", "due_date",
@@ -59,19 +62,23 @@ def invoice_aging(open_items: pd.DataFrame, as_of: dt.date, policy: OutreachPoli
     applied = items[
         items["doc_type"].isin(["payment", "credit_note"]) & items["applies_to"].notna()
     ]
-    applied_sum = applied.groupby(["account_id", "applies_to"])["amount"].sum()
-    key = pd.MultiIndex.from_arrays([invoices["account_id"], invoices["doc_number"]])
-    by_applications = invoices["amount"].to_numpy() - applied_sum.reindex(key).fillna(0).to_numpy()
+    applied_key = applied["account_id"].astype("str") + "|" + applied["applies_to"].astype("str")
+    applied_sum = applied["amount"].groupby(applied_key.to_numpy(), sort=False).sum()
+    key = invoices["account_id"].astype("str") + "|" + invoices["doc_number"].astype("str")
+    found = pc.index_in(at.arrow(key), value_set=pa.array(applied_sum.index, pa.large_string()))
+    row = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    paid = np.append(applied_sum.to_numpy(dtype="float64"), 0.0)[row]
+    by_applications = invoices["amount"].to_numpy(dtype="float64") - paid
     remaining = invoices["open_amount"].to_numpy(dtype="float64", na_value=np.nan)
     open_amount = np.where(np.isnan(remaining), np.clip(by_applications, 0, None), remaining)
     frame = pd.DataFrame(
         {
-            "account_id": invoices["account_id"].to_numpy(),
-            "doc_number": invoices["doc_number"].to_numpy(),
-            "currency": invoices["currency"].to_numpy(),
-            "customer_type": invoices["customer_type"].to_numpy(),
-            "issue_date": invoices["issue_date"].to_numpy(),
-            "due_date": invoices["due_date"].to_numpy(),
+            "account_id": invoices["account_id"].array,
+            "doc_number": invoices["doc_number"].array,
+            "currency": invoices["currency"].array,
+            "customer_type": invoices["customer_type"].array,
+            "issue_date": invoices["issue_date"].array,
+            "due_date": invoices["due_date"].array,
             "amount": invoices["amount"].to_numpy(dtype="float64"),
             "open_amount": open_amount,
         }
@@ -143,8 +150,10 @@ def account_aging(
 def segments(accounts: pd.DataFrame, policy: OutreachPolicy) -> pd.Series:
     """Comma-separated segments per account: 'high_value' and the customer-type group."""
     seg = policy.segments
-    threshold = accounts["currency"].map(seg.high_value.per_currency).fillna(seg.high_value.default)
-    high = np.where(accounts["overdue_amount"] >= threshold, "high_value", "")
+    per_currency = pd.Series(seg.high_value.per_currency, dtype="float64")
+    threshold = per_currency.reindex(accounts["currency"].astype(object).to_numpy()).to_numpy()
+    threshold = np.where(np.isnan(threshold), seg.high_value.default, threshold)
+    high = np.where(accounts["overdue_amount"].to_numpy() >= threshold, "high_value", "")
     groups = {t.casefold(): name for name, types in seg.customer_types.items() for t in types}
     group = accounts["customer_type"].astype("str").str.casefold().map(groups).fillna("").to_numpy()
     both = np.where((high != "") & (group != ""), ",", "")

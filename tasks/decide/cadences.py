@@ -38,7 +38,7 @@ def decision_rows(frame: pd.DataFrame, **values: object) -> pd.DataFrame:
         if col in values:
             out[col] = values[col]
         elif col in frame:
-            out[col] = frame[col].to_numpy()
+            out[col] = frame[col].array
         else:
             out[col] = None
     return out.reset_index(drop=True)
@@ -110,10 +110,10 @@ def _steps_frame(
 ) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "case_key": cases["case_key"].to_numpy(),
-            "account_id": cases["account_id"].to_numpy(),
-            "kind": cases["kind"].to_numpy(),
-            "stage": cases["stage"].to_numpy(),
+            "case_key": cases["case_key"].array,
+            "account_id": cases["account_id"].array,
+            "kind": cases["kind"].array,
+            "stage": cases["stage"].array,
             "step": step.name,
             "template": step.template,
             "purpose": step.purpose,

@@ -38,8 +38,8 @@ def recipients(steps: pd.DataFrame, golden: pd.DataFrame) -> pd.DataFrame:
         people.append(
             pd.DataFrame(
                 {
-                    "account_id": chosen["account_id"].to_numpy(),
-                    "golden_id": chosen["golden_id"].to_numpy(),
+                    "account_id": chosen["account_id"].array,
+                    "golden_id": chosen["golden_id"].array,
                     "kind": kind,
                     "tier": chosen[_TIER[kind]].to_numpy(dtype="float64", na_value=np.nan),
                     "has_phone": (

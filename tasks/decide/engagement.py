@@ -83,7 +83,8 @@ def link_events(
     contact_account = at.arrow(golden["account_id"]).take(pick)
     account = pc.coalesce(at.arrow(ev["account_id"]), contact_account)
     utc = ev["occurred_at"].dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
-    return ev.assign(
+    keep = ["event_type", "channel", "amount", "promised_date", "outcome"]
+    return ev[keep].assign(
         golden_id=at.to_series(golden_id, ev.index),
         account_id=at.to_series(account, ev.index),
         occurred_at=utc,

@@ -41,6 +41,21 @@ HISTORY_COLUMNS = [
 ]
 
 
+# The columns the planner reads from each input (the rest of an export is not needed here).
+PLAN_COLUMNS: dict[str, list[str]] = {
+    "open_items": ["doc_type", "doc_number", "account_id", "customer_type", "issue_date",
+                   "due_date", "amount", "open_amount", "applies_to", "currency"],
+    "renewals": ["source_id", "account_id", "status", "renewal_date", "amount", "currency",
+                 "owner", "last_modified"],
+    "events": ["occurred_at", "event_type", "channel", "account_id", "contact_source_id",
+               "contact_email", "contact_phone", "amount", "promised_date", "outcome"],
+    "golden": ["golden_id", "account_id", "email", "phone_e164",
+               "phone_type", "mobile_e164", "mobile_type", "region", "time_zone",
+               "collections_tier", "renewals_tier", "receives_collections", "receives_renewals"],
+    "source_map": ["golden_id", "system", "source_id"],
+}  # fmt: skip
+
+
 @dataclass
 class PlanInputs:
     open_items: pd.DataFrame
@@ -49,6 +64,12 @@ class PlanInputs:
     golden: pd.DataFrame
     source_map: pd.DataFrame
     consent_wide: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        # Only what the planner reads (pandas' copy-on-write makes this selection free).
+        for name, columns in PLAN_COLUMNS.items():
+            frame = getattr(self, name)
+            setattr(self, name, frame[[c for c in columns if c in frame.columns]])
 
 
 @dataclass
@@ -149,6 +170,8 @@ def plan_outreach(
         ignore_index=True,
     )
     decisions = decisions[DECISION_COLUMNS].assign(as_of=as_of)
+    for col in ("kind", "stage", "step", "channel", "outcome", "rule"):  # few distinct values
+        decisions[col] = decisions[col].astype("category")
     known = new_suppressions.merge(
         state.suppressions[["golden_id", "channel"]], how="left", indicator=True
     )
