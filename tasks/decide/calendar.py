@@ -87,15 +87,22 @@ def windows(
             )
         )
     table = pd.DataFrame(rows, columns=["day", "start", "end", "deferred"])
+    # Window bounds as naive UTC datetime64: aware values become Python objects in numpy.
+    for col in ("start", "end"):
+        table[col] = pd.to_datetime(table[col], utc=True).dt.tz_localize(None)
     table = pd.concat([distinct, table], axis=1)
-    merged = keys.merge(table, on=["country", "tz", "call"], how="left")
+    which = distinct.reset_index().merge(
+        keys.reset_index(names="row"), on=["country", "tz", "call"]
+    )
+    pick = np.empty(len(keys), dtype=np.int64)
+    pick[which["row"].to_numpy()] = which["index"].to_numpy()
     return pd.DataFrame(
         {
-            "day": merged["day"].to_numpy(dtype="datetime64[D]"),
-            "start": pd.to_datetime(merged["start"], utc=True).to_numpy(),
-            "end": pd.to_datetime(merged["end"], utc=True).to_numpy(),
-            "deferred": merged["deferred"].to_numpy(dtype=object),
-            "tz": merged["tz"].to_numpy(dtype=object),
+            "day": table["day"].to_numpy(dtype="datetime64[D]")[pick],
+            "start": table["start"].to_numpy(dtype="datetime64[ns]")[pick],
+            "end": table["end"].to_numpy(dtype="datetime64[ns]")[pick],
+            "deferred": table["deferred"].to_numpy(dtype=object)[pick],
+            "tz": table["tz"].to_numpy(dtype=object)[pick],
         },
         index=country.index,
     )

@@ -133,9 +133,13 @@ def promises(linked: pd.DataFrame) -> pd.DataFrame:
 
 def paid_since(linked: pd.DataFrame, since: pd.Series) -> pd.Series:
     """Amount paid per account by payment events at or after `since` (per account)."""
-    pay = linked[(linked["event_type"] == "payment") & linked["account_id"].isin(since.index)]
-    start = since.reindex(pay["account_id"]).to_numpy()
-    after = pay["occurred_at"].to_numpy() >= start
+    pay = linked[linked["event_type"] == "payment"]
+    found = pc.index_in(
+        at.arrow(pay["account_id"]), value_set=pa.array(since.index, pa.large_string())
+    )
+    row = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    start = np.append(since.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT"))[row]
+    after = (row >= 0) & (pay["occurred_at"].to_numpy(dtype="datetime64[ns]") >= start)
     return pay.loc[after].groupby("account_id")["amount"].sum()
 
 

@@ -160,7 +160,7 @@ def schedule(
                 hit &= purpose[ok] == rule.purpose
             np.add.at(rule_count[:, i], w[hit], 1)
     planned = send_at != _NAT.astype(np.int64)
-    c["send_at"] = pd.to_datetime(np.where(planned, send_at, _NAT.astype(np.int64)), utc=True)
+    c["send_at"] = pd.to_datetime(send_at.view("datetime64[ns]")).tz_localize("UTC")
     notes.append(decision_rows(c[~planned], outcome="postponed", rule=rule_out[~planned],
                                detail=detail[~planned], send_at=pd.NaT))  # fmt: skip
     touches = c[planned].reset_index(drop=True)
