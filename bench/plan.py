@@ -94,6 +94,7 @@ def measure(target: Path) -> dict:
     first = plan_outreach(inputs, LedgerState(), AS_OF, policy, tz)
     out["first_day_s"] = time.perf_counter() - t0
     out["first_phases"] = first.phase_seconds
+    out["first_peaks"] = first.phase_peak_mb
     out["cases"] = int((first.cases["status"] != "closed").sum())
     out["touches"] = len(first.touches)
     out["decisions"] = len(first.decisions)
@@ -155,6 +156,8 @@ def main() -> None:
         phases = ", ".join(f"{k} {v:.1f}" for k, v in r["first_phases"].items())
         print(f"{'':>10} day 1 phases (s): {phases}; inputs loaded {r['loaded_mb']:,.0f} MB;"
               f" {r['decisions']:,} decisions")  # fmt: skip
+        peaks = ", ".join(f"{k} {v:,.0f}" for k, v in r["first_peaks"].items())
+        print(f"{'':>10} day 1 peak RSS after each phase (MB): {peaks}")
         phases = ", ".join(f"{k} {v:.1f}" for k, v in r["second_phases"].items())
         print(f"{'':>10} day 2 phases (s): {phases}; {r['second_touches']:,} touches", flush=True)
 

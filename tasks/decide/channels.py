@@ -59,12 +59,22 @@ def recipients(steps: pd.DataFrame, golden: pd.DataFrame) -> pd.DataFrame:
 
 
 def _options(cands: pd.DataFrame) -> pd.DataFrame:
-    """One row per (candidate, channel it may use), in the policy's preference order."""
-    lists = cands["channels"].str.split("|")
-    long = cands.loc[cands.index.repeat(lists.str.len())].copy()
-    long["channel"] = np.concatenate(lists.to_numpy()) if len(cands) else np.array([], dtype=object)
-    long["pref"] = long.groupby(level=0).cumcount()
-    return long.rename_axis("cand").reset_index()
+    """One row per (candidate, channel it may use), in the policy's preference order; only
+    the columns the choice needs (`cand` points back at the candidate row)."""
+    lists = cands["channels"].astype(object).str.split("|")
+    sizes = lists.str.len().to_numpy()
+    cand = np.repeat(np.arange(len(cands)), sizes)
+    first = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    return pd.DataFrame(
+        {
+            "cand": cand,
+            "golden_id": cands["golden_id"].array.take(cand),
+            "purpose": cands["purpose"].to_numpy(dtype=object)[cand],
+            "urgent": cands["urgent"].to_numpy(dtype=bool)[cand],
+            "channel": np.concatenate(lists.to_numpy()) if len(cands) else np.array([], object),
+            "pref": np.arange(len(cand)) - first,
+        }
+    )
 
 
 def choose_channels(
@@ -125,37 +135,50 @@ def choose_channels(
     block_reason = reasons[where]
     is_blocked = where >= 0
     ok = capable & consented & ~is_blocked
-    rule = np.select(
-        [~capable, ~consented, is_blocked], ["capability", "consent", "suppression list"], ""
-    )
-    purpose = opts["purpose"].astype(str).to_numpy()
-    no_consent = (
-        "no " + ch.astype(str) + " consent for " + purpose + " messages (" + state.astype(str) + ")"
-    )
-    listed = "on the suppression list: " + pd.Series(block_reason).fillna("").astype(str).to_numpy()
-    detail = np.select([~capable, ~consented, is_blocked], [no_address, no_consent, listed], "")
-    opts["rule"], opts["detail"], opts["ok"] = rule, detail, ok
+    opts["ok"] = ok
     opts["order"] = _affinity_order(opts, affinity, policy)
     opts = opts.sort_values(["cand", "order"], kind="stable")
     before = opts.groupby("cand")["ok"].cumsum().to_numpy()
-    chosen = opts[opts["ok"].to_numpy() & (before == 1)]
-    passed = opts[before == 0]
-    got = passed["cand"].isin(chosen["cand"]).to_numpy()
+    take = opts.index.to_numpy()
+    picked = opts["ok"].to_numpy() & (before == 1)
+    chosen_opts = opts[picked]
+    silenced = silence[chosen_opts["cand"].to_numpy()]
+    chosen = cands.iloc[chosen_opts["cand"].to_numpy()].assign(
+        channel=chosen_opts["channel"].to_numpy(),
+        choice=np.where(silenced, "active in the product: in-app only, other channels silent", ""),
+    )
+    # Every channel passed over says why (only those rows get a text: they are the few).
+    gone = take[before == 0]
+    has_choice = np.zeros(len(cands), dtype=bool)
+    has_choice[chosen_opts["cand"].to_numpy()] = True
+    p_cand = opts["cand"].to_numpy()[before == 0]
+    p_ch, p_purpose = ch[gone], opts["purpose"].to_numpy()[before == 0]
+    rule = np.select(
+        [~capable[gone], ~consented[gone], is_blocked[gone]],
+        ["capability", "consent", "suppression list"],
+        "",
+    )
+    p_state = pd.Series(state[gone], dtype=object)
+    no_consent = "no " + pd.Series(p_ch, dtype=object) + " consent for "
+    no_consent = no_consent + pd.Series(p_purpose, dtype=object) + " messages (" + p_state + ")"
+    listed_why = "on the suppression list: " + pd.Series(block_reason[gone], dtype=object).fillna(
+        ""
+    )
+    detail = np.select(
+        [~capable[gone], ~consented[gone], is_blocked[gone]],
+        [no_address[gone], no_consent.to_numpy(), listed_why.to_numpy()],
+        "",
+    )
+    passed = cands.iloc[p_cand].assign(channel=p_ch)
     notes.append(
         decision_rows(
             passed,
-            outcome=np.where(got, "rerouted", "suppressed"),
-            rule=passed["rule"].to_numpy(),
-            detail=passed["detail"].to_numpy(),
-        )  # fmt: skip
+            outcome=np.where(has_choice[p_cand], "rerouted", "suppressed"),
+            rule=rule,
+            detail=detail,
+        )
     )
-    silenced = chosen["cand"].isin(np.flatnonzero(silence)).to_numpy()
-    chosen = chosen.assign(
-        choice=np.where(silenced, "active in the product: in-app only, other channels silent", "")
-    )
-    return chosen.drop(columns=["ok", "rule", "detail", "pref", "order"]), pd.concat(
-        notes, ignore_index=True
-    )
+    return chosen.reset_index(drop=True), pd.concat(notes, ignore_index=True)
 
 
 def _basis(policy: OutreachPolicy, channel: np.ndarray, purpose: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ Pure on DataFrames: the ledger is read before and written after by `tasks/ledger
 from __future__ import annotations
 
 import datetime as dt
+import resource
 import time
 from dataclasses import dataclass, field
 
@@ -102,6 +103,7 @@ class Plan:
     decisions: pd.DataFrame
     new_suppressions: pd.DataFrame
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    phase_peak_mb: dict[str, float] = field(default_factory=dict)
 
 
 def plan_outreach(
@@ -177,7 +179,9 @@ def plan_outreach(
     )
     fresh = known[known["_merge"] == "left_only"].drop(columns="_merge")
     clock.lap("decisions")
-    return Plan(as_of, invoices, accounts, cases, touches, decisions, fresh, clock.laps)
+    return Plan(
+        as_of, invoices, accounts, cases, touches, decisions, fresh, clock.laps, clock.peaks
+    )
 
 
 def _finish_touches(
@@ -263,13 +267,17 @@ def _touch_notes(touches: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
 
 
 class _Clock:
+    """Wall time per phase, and the process's peak memory (MB) at the end of each phase."""
+
     def __init__(self) -> None:
         self.laps: dict[str, float] = {}
+        self.peaks: dict[str, float] = {}
         self._last = time.perf_counter()
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
         self.laps[name] = now - self._last
+        self.peaks[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         self._last = now
 
 
