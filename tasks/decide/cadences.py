@@ -271,6 +271,9 @@ def due_steps(
             fire = recent & ~already
             due.append(_steps_frame(cs[fire], trigger, on[fire], t))
     steps = pd.concat(due, ignore_index=True) if due else pd.DataFrame(columns=STEP_COLUMNS)
+    # A handful of distinct values over up to millions of rows: categories, not strings.
+    for col in ("stage", "step", "template", "purpose", "channels", "assignee"):
+        steps[col] = steps[col].astype("category")
     decisions = (
         pd.concat(notes, ignore_index=True) if notes else pd.DataFrame(columns=DECISION_COLUMNS)
     )

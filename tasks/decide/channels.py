@@ -61,18 +61,24 @@ def recipients(steps: pd.DataFrame, golden: pd.DataFrame) -> pd.DataFrame:
 def _options(cands: pd.DataFrame) -> pd.DataFrame:
     """One row per (candidate, channel it may use), in the policy's preference order; only
     the columns the choice needs (`cand` points back at the candidate row)."""
-    lists = cands["channels"].astype(object).str.split("|")
-    sizes = lists.str.len().to_numpy()
+    # Split each distinct channel list once (they are few), then expand by category code.
+    codes, lists = pd.factorize(cands["channels"].astype(object))
+    split = [str(x).split("|") for x in lists]
+    flat = np.array([c for parts in split for c in parts], dtype=object)
+    size_of = np.array([len(parts) for parts in split], dtype=np.int64)
+    start_of = np.cumsum(size_of) - size_of
+    sizes = size_of[codes] if len(codes) else np.zeros(0, dtype=np.int64)
     cand = np.repeat(np.arange(len(cands)), sizes)
     first = np.repeat(np.cumsum(sizes) - sizes, sizes)
+    position = np.arange(len(cand)) - first
     return pd.DataFrame(
         {
             "cand": cand,
             "golden_id": cands["golden_id"].array.take(cand),
             "purpose": cands["purpose"].to_numpy(dtype=object)[cand],
             "urgent": cands["urgent"].to_numpy(dtype=bool)[cand],
-            "channel": np.concatenate(lists.to_numpy()) if len(cands) else np.array([], object),
-            "pref": np.arange(len(cand)) - first,
+            "channel": flat[start_of[codes[cand]] + position] if len(cand) else flat[:0],
+            "pref": position,
         }
     )
 
@@ -107,7 +113,8 @@ def choose_channels(
     active = ~np.isnat(seen) & (seen >= since)
     # Active in the product: the message goes in-app and the external channels stay silent.
     silence = active & (cands["channels"] != "voice").to_numpy()
-    cands.loc[silence, "channels"] = "in_app"
+    channels = cands["channels"].astype(object).to_numpy()
+    cands["channels"] = np.where(silence, "in_app", channels)
     opts = _options(cands)
     g = opts["golden_id"]
     ch = opts["channel"].to_numpy()
@@ -169,7 +176,8 @@ def choose_channels(
         [no_address[gone], no_consent.to_numpy(), listed_why.to_numpy()],
         "",
     )
-    passed = cands.iloc[p_cand].assign(channel=p_ch)
+    about = ["case_key", "account_id", "kind", "stage", "step", "golden_id"]
+    passed = cands[about].iloc[p_cand].assign(channel=p_ch)
     notes.append(
         decision_rows(
             passed,

@@ -191,6 +191,9 @@ def _finish_touches(
     t = touches
     if t.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in TOUCH_COLUMNS})
+    for col in t.columns:  # categories served the planning; the ledger wants plain values
+        if isinstance(t[col].dtype, pd.CategoricalDtype):
+            t[col] = t[col].astype(object)
     day = as_of.isoformat()
     t["idempotency_key"] = (
         t["case_key"] + "|" + t["step"] + "|" + t["channel"] + "|" + t["golden_id"] + "|" + day
