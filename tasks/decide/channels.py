@@ -128,11 +128,6 @@ def choose_channels(
         [email, number, phone, in_app],
         False,
     )
-    no_address = np.select(
-        [ch == "email", np.isin(ch, MESSAGING), ch == "voice"],
-        ["no email address", "no mobile number", "no phone number"],
-        "never seen in the product",
-    )
     state = _consent_state(consent_wide, g, ch, opts["purpose"].to_numpy())
     basis = _basis(policy, ch, opts["purpose"].to_numpy())
     consented = np.where(basis == "granted", state == "granted", state != "denied")
@@ -152,7 +147,9 @@ def choose_channels(
     silenced = silence[chosen_opts["cand"].to_numpy()]
     chosen = cands.iloc[chosen_opts["cand"].to_numpy()].assign(
         channel=chosen_opts["channel"].to_numpy(),
-        choice=np.where(silenced, "active in the product: in-app only, other channels silent", ""),
+        choice=_texts(
+            [silenced], ["active in the product: in-app only, other channels silent"], ""
+        ),
     )
     # Every channel passed over says why (only those rows get a text: they are the few).
     gone = take[before == 0]
@@ -160,10 +157,12 @@ def choose_channels(
     has_choice[chosen_opts["cand"].to_numpy()] = True
     p_cand = opts["cand"].to_numpy()[before == 0]
     p_ch, p_purpose = ch[gone], opts["purpose"].to_numpy()[before == 0]
-    rule = np.select(
-        [~capable[gone], ~consented[gone], is_blocked[gone]],
-        ["capability", "consent", "suppression list"],
-        "",
+    failed = [~capable[gone], ~consented[gone], is_blocked[gone]]
+    rule = _texts(failed, ["capability", "consent", "suppression list"], "")
+    no_address = _texts(
+        [p_ch == "email", np.isin(p_ch, MESSAGING), p_ch == "voice"],
+        ["no email address", "no mobile number", "no phone number"],
+        "never seen in the product",
     )
     p_state = pd.Series(state[gone], dtype=object)
     no_consent = "no " + pd.Series(p_ch, dtype=object) + " consent for "
@@ -171,11 +170,7 @@ def choose_channels(
     listed_why = "on the suppression list: " + pd.Series(block_reason[gone], dtype=object).fillna(
         ""
     )
-    detail = np.select(
-        [~capable[gone], ~consented[gone], is_blocked[gone]],
-        [no_address[gone], no_consent.to_numpy(), listed_why.to_numpy()],
-        "",
-    )
+    detail = _texts(failed, [no_address, no_consent.to_numpy(), listed_why.to_numpy()], "")
     about = ["case_key", "account_id", "kind", "stage", "step", "golden_id"]
     passed = cands[about].iloc[p_cand].assign(channel=p_ch)
     notes.append(
@@ -187,6 +182,16 @@ def choose_channels(
         )
     )
     return chosen.reset_index(drop=True), pd.concat(notes, ignore_index=True)
+
+
+def _texts(conditions: list[np.ndarray], choices: list[object], default: str) -> np.ndarray:
+    """np.select for text as an object array: numpy's own would store fixed-width unicode,
+    several hundred bytes per row for a long reason."""
+    n = len(conditions[0])
+    out = np.full(n, default, dtype=object)
+    for condition, choice in reversed(list(zip(conditions, choices, strict=True))):
+        out[condition] = choice[condition] if isinstance(choice, np.ndarray) else choice
+    return out
 
 
 def _basis(policy: OutreachPolicy, channel: np.ndarray, purpose: np.ndarray) -> np.ndarray:
