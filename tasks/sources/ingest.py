@@ -133,33 +133,42 @@ def parse_fields(
     opts = mapping.options
     formats = coerce.date_formats(opts.dayfirst, opts.date_formats)
     tz = opts.timezone or default_tz
-    number_fields = [f for f in mapping.columns if spec.fields[f].type == "number"]
-    decimal = coerce.sniff_decimal(
-        [raw.frame[mapping.columns[f]] for f in number_fields], raw.delimiter, raw.typed
-    )
     n = len(raw.frame)
+    headers = list(dict.fromkeys(mapping.columns[f] for f in spec.fields if f in mapping.columns))
+    number_headers = [
+        mapping.columns[f] for f in mapping.columns if spec.fields[f].type == "number"
+    ]
 
     def parse(name: str) -> coerce.Parsed | None:
         fs = spec.fields[name]
         if name not in mapping.columns:
             return None
-        cells = raw.frame[mapping.columns[name]]
+        cells = texts[mapping.columns[name]]
         if fs.type == "bool":
-            return coerce.parse_bool(cells)
+            return coerce.bool_column(cells)
         if fs.type == "number":
-            return coerce.parse_number(cells, decimal)
+            return coerce.number_column(cells, decimal)
         if fs.type == "datetime":
-            return coerce.parse_datetime(cells, formats, tz)
+            return coerce.datetime_column(cells, formats, tz)
         if fs.type == "date":
-            return coerce.parse_date(cells, formats)
+            return coerce.date_column(cells, formats)
         if fs.type == "currency":
-            return coerce.parse_code(cells)
+            return coerce.code_column(cells)
         if fs.type == "enum":
-            return coerce.parse_enum(cells, mapping.values.get(name))
-        return coerce.Parsed(coerce.text(cells), pd.Series(False, index=cells.index), "")
+            return coerce.enum_column(cells, mapping.values.get(name))
+        return coerce.Parsed(coerce.str_column(cells, n), pd.Series(np.zeros(n, bool)), "")
 
-    # Columns are independent and Arrow releases the GIL: parse them on all cores.
+    # Columns are independent and Arrow releases the GIL: trim and parse them on all cores.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        trim = lambda h: coerce.trimmed(at.arrow(raw.frame[h]))  # noqa: E731
+        texts = dict(zip(headers, pool.map(trim, headers), strict=True))
+        decimal = (
+            "."
+            if raw.typed
+            else coerce.pick_decimal(
+                coerce.decimal_votes([texts[h] for h in number_headers]), raw.delimiter
+            )
+        )
         parsed_fields = dict(zip(spec.fields, pool.map(parse, spec.fields), strict=True))
     columns: dict[str, pd.Series] = {}
     problems: list[pd.DataFrame] = []
@@ -171,15 +180,19 @@ def parse_fields(
         runaway = raw.suspect.get(mapping.columns[name])
         if runaway is not None:
             problems.append(_problems(np.flatnonzero(runaway), name, RUNAWAY_QUOTE))
-        if parsed.reason and parsed.bad.any():
-            problems.append(_problems(np.flatnonzero(parsed.bad.to_numpy()), name, parsed.reason))
+        if parsed.reason:
+            bad = parsed.bad.to_numpy()
+            if bad.any():
+                problems.append(_problems(np.flatnonzero(bad), name, parsed.reason))
     typed = pd.DataFrame(columns, index=pd.RangeIndex(n))
     if mapping.kind == "open_items":
         # ERPs disagree on the sign of payments and credit notes (Business Central writes them
         # negative); Cadencia reads their size. A negative invoice is still an error.
         settling = typed["doc_type"].isin(["payment", "credit_note"]).to_numpy()
         for col in ("amount", "open_amount"):
-            typed.loc[settling, col] = typed.loc[settling, col].abs()
+            values = typed[col].to_numpy(dtype=np.float64, copy=True)
+            values[settling] = np.abs(values[settling])
+            typed[col] = values
     return typed, _concat(problems)
 
 
