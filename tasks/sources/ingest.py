@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -88,16 +90,17 @@ def ingest(mapping: SourceMapping, input_dir: Path, default_tz: str) -> SourceRe
         path, headers, encoding=opts.encoding, delimiter=opts.delimiter, sheet=opts.sheet
     )
     typed, problems = parse_fields(raw, mapping, default_tz)
-    problems = pd.concat(
-        [problems, validate(typed, mapping.kind), duplicates(typed, mapping.kind, raw.rows)],
-        ignore_index=True,
-    )
+    # The duplicate-key check hashes in Arrow, which releases the GIL: it runs beside pandera.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        repeated = pool.submit(duplicates, typed, mapping.kind, raw.rows)
+        invalid = validate(typed, mapping.kind)
+        problems = pd.concat([problems, invalid, repeated.result()], ignore_index=True)
     problems = _export_values_in_reasons(problems, mapping)
     quarantine = quarantine_rows(problems, raw, mapping)
     bad_index = problems["index"].unique()
     keep = np.ones(len(typed), dtype=bool)
     keep[bad_index.astype(np.int64)] = False
-    accepted = typed[keep].copy()
+    accepted = _keep_rows(typed, keep)
     accepted.insert(0, "source", mapping.name)
     accepted.insert(1, "system", mapping.system)
     accepted.insert(2, "source_row", raw.rows[keep].astype(np.int64))
@@ -242,23 +245,22 @@ def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame
     key = list(KINDS[kind].key)
     codes = _key_codes(typed[key])
     present = codes >= 0
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
-    repeat = np.zeros(len(codes), dtype=bool)
-    repeat[order[1:]] = sorted_codes[1:] == sorted_codes[:-1]
-    repeat &= present
-    if not repeat.any():
+    counts = np.bincount(codes[present])
+    if not len(counts) or counts.max() < 2:
         return _concat([])
-    # The first row of each key: the first position of its run in the stable sort.
+    # Only the rows of repeated keys are sorted, to find the first row of each.
+    candidates = np.flatnonzero(present & (counts[np.maximum(codes, 0)] > 1))
+    order = candidates[np.argsort(codes[candidates], kind="stable")]
+    sorted_codes = codes[order]
     first_of_run = np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]
-    run_start = np.maximum.accumulate(np.where(first_of_run, np.arange(len(codes)), 0))
-    first_pos = np.empty(len(codes), dtype=np.int64)
-    first_pos[order] = order[run_start]
-    idx = np.flatnonzero(repeat)
-    firsts = rows[first_pos[idx]]
+    run_start = np.maximum.accumulate(np.where(first_of_run, np.arange(len(order)), 0))
+    repeat = order[~first_of_run]
+    firsts = order[run_start[~first_of_run]]
+    by_row = np.argsort(repeat)
+    idx, firsts = repeat[by_row], rows[firsts[by_row]]
     return pd.DataFrame(
         {
-            "index": idx,
+            "index": idx.astype(np.int64),
             "field": key[-1],
             "reason": [f"duplicate id (first seen in row {r})" for r in firsts],
         }
@@ -267,10 +269,32 @@ def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame
 
 def _key_codes(keys: pd.DataFrame) -> np.ndarray:
     """An integer per distinct key (-1 where any part is empty), via Arrow's hashing."""
-    joined = keys.iloc[:, 0].astype("str")
-    for col in keys.columns[1:]:
-        joined = joined + "\x1f" + keys[col].astype("str")
-    return at.codes(joined)[0]
+    parts = [at.arrow(keys[col]) for col in keys.columns]
+    separator = pyarrow.scalar("\x1f", pyarrow.large_string())
+    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, separator)
+    # The chunks of a dictionary-encoded column share one growing dictionary: their indices
+    # can be used as they are.
+    encoded = pc.dictionary_encode(joined)
+    chunks = encoded.chunks if isinstance(encoded, pyarrow.ChunkedArray) else [encoded]
+    if not chunks:
+        return np.empty(0, dtype=np.int64)
+    indices = [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in chunks]
+    return np.concatenate(indices).astype(np.int64)
+
+
+def _keep_rows(typed: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """The rows to accept, column by column: Arrow's filter for text (pandas would convert the
+    mask to indices and take), numpy masks for the rest."""
+    if keep.all():
+        return typed
+    mask = pyarrow.array(keep)
+    columns = {}
+    for name, col in typed.items():
+        if col.dtype == "str":
+            columns[name] = at.to_series(pc.filter(at.arrow(col), mask), None).astype("str")
+        else:
+            columns[name] = pd.Series(col.array[keep])
+    return pd.DataFrame(columns, index=pd.RangeIndex(int(keep.sum())))
 
 
 def quarantine_rows(problems: pd.DataFrame, raw: RawFile, mapping: SourceMapping) -> pd.DataFrame:
