@@ -243,7 +243,14 @@ def _export_values_in_reasons(problems: pd.DataFrame, mapping: SourceMapping) ->
 def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame:
     """A repeated key (same id twice in one file) keeps the first row and quarantines the rest."""
     key = list(KINDS[kind].key)
-    codes = _key_codes(typed[key])
+    joined = _joined_key(typed[key])
+    # Exact comparison (Arrow's dictionary codes) only among the rows whose key hash repeats.
+    suspects = _hash_repeats(joined)
+    if suspects is None:
+        suspects = np.arange(len(joined))
+    elif not len(suspects):
+        return _concat([])
+    codes = _codes(joined.take(pyarrow.array(suspects)) if len(suspects) < len(joined) else joined)
     present = codes >= 0
     counts = np.bincount(codes[present])
     if not len(counts) or counts.max() < 2:
@@ -254,8 +261,8 @@ def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame
     sorted_codes = codes[order]
     first_of_run = np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]
     run_start = np.maximum.accumulate(np.where(first_of_run, np.arange(len(order)), 0))
-    repeat = order[~first_of_run]
-    firsts = order[run_start[~first_of_run]]
+    repeat = suspects[order[~first_of_run]]
+    firsts = suspects[order[run_start[~first_of_run]]]
     by_row = np.argsort(repeat)
     idx, firsts = repeat[by_row], rows[firsts[by_row]]
     return pd.DataFrame(
@@ -267,19 +274,59 @@ def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame
     )
 
 
-def _key_codes(keys: pd.DataFrame) -> np.ndarray:
-    """An integer per distinct key (-1 where any part is empty), via Arrow's hashing."""
+def _joined_key(keys: pd.DataFrame) -> pyarrow.Array:
+    """The key as one Arrow string per row (parts joined by \\x1f), null where any part is."""
     parts = [at.arrow(keys[col]) for col in keys.columns]
     separator = pyarrow.scalar("\x1f", pyarrow.large_string())
     joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, separator)
-    # The chunks of a dictionary-encoded column share one growing dictionary: their indices
-    # can be used as they are.
-    encoded = pc.dictionary_encode(joined)
-    chunks = encoded.chunks if isinstance(encoded, pyarrow.ChunkedArray) else [encoded]
-    if not chunks:
+    if isinstance(joined, pyarrow.ChunkedArray):
+        joined = joined.combine_chunks()
+    return joined
+
+
+def _codes(keys: pyarrow.Array) -> np.ndarray:
+    """An integer per distinct key (-1 where empty), via Arrow's hashing."""
+    encoded = pc.dictionary_encode(keys)
+    return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _hash_repeats(keys: pyarrow.Array) -> np.ndarray | None:
+    """Rows whose key hashes like another row's: keys of one byte length are read as a grid of
+    64-bit words and mixed with numpy, and the hashes sorted (an Arrow hash table over millions
+    of distinct ids costs several times more). None when the keys come in too many lengths."""
+    if len(keys) == 0 or keys.null_count == len(keys):
         return np.empty(0, dtype=np.int64)
-    indices = [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in chunks]
-    return np.concatenate(indices).astype(np.int64)
+    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int64)[keys.offset :][: len(keys) + 1]
+    lengths = np.diff(offsets)
+    valid = keys.is_valid().to_numpy(zero_copy_only=False)
+    sizes = np.flatnonzero(np.bincount(lengths[valid]))
+    if len(sizes) > 16:
+        return None
+    hashes = np.zeros(len(keys), dtype=np.uint64)
+    for size in sizes:
+        take = valid & (lengths == size)
+        group = keys.filter(pyarrow.array(take))
+        start = np.frombuffer(group.buffers()[1], dtype=np.int64)[group.offset]
+        data = np.frombuffer(group.buffers()[2], dtype=np.uint8)[start : start + len(group) * size]
+        if size % 8:  # pad each key with zero bytes to whole words
+            grid = np.zeros((len(group), size + 8 - size % 8), dtype=np.uint8)
+            grid[:, :size] = data.reshape(len(group), size)
+        else:
+            grid = data.reshape(len(group), size)
+        h = np.full(len(group), np.uint64(size) + _MIX, dtype=np.uint64)
+        for word in np.ascontiguousarray(grid).view(np.uint64).T:
+            h = (h ^ word) * _MIX
+            h ^= h >> np.uint64(29)
+        hashes[take] = h
+    present = np.flatnonzero(valid)
+    ordered = np.sort(hashes[present])
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if not len(repeated):
+        return np.empty(0, dtype=np.int64)
+    return present[np.isin(hashes[present], repeated)]
 
 
 def _keep_rows(typed: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
