@@ -335,12 +335,17 @@ def _keep_rows(typed: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     if keep.all():
         return typed
     mask = pyarrow.array(keep)
-    columns = {}
-    for name, col in typed.items():
+
+    def kept(col: pd.Series) -> pd.Series:
         if col.dtype == "str":
-            columns[name] = at.to_series(pc.filter(at.arrow(col), mask), None).astype("str")
-        else:
-            columns[name] = pd.Series(col.array[keep])
+            return at.to_series(pc.filter(at.arrow(col), mask), None).astype("str")
+        return pd.Series(col.array[keep])
+
+    # Arrow's filter and numpy's masking release the GIL: filter the columns on all cores.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        columns = dict(
+            zip(typed.columns, pool.map(kept, [typed[c] for c in typed.columns]), strict=True)
+        )
     return pd.DataFrame(columns, index=pd.RangeIndex(int(keep.sum())))
 
 
