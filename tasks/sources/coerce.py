@@ -65,6 +65,13 @@ def trimmed(cells: pa.ChunkedArray) -> pa.ChunkedArray:
     return arr
 
 
+def value_offsets(arr: pa.Array) -> np.ndarray:
+    """Where each value of a string array starts in its data buffer (and where the last ends)."""
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(arr.buffers()[1], dtype=width)
+    return offsets[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
+
+
 def _valid(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return arr.is_valid().to_numpy(zero_copy_only=False)
 
@@ -376,7 +383,7 @@ def _fill_fixed(t: pa.ChunkedArray, todo: np.ndarray, out: np.ndarray, layouts: 
             continue
         rows = np.flatnonzero(take)
         sub = t.filter(pa.array(take)).combine_chunks()
-        offsets = np.frombuffer(sub.buffers()[1], dtype=np.int64)[sub.offset :]
+        offsets = value_offsets(sub)
         chars = np.frombuffer(sub.buffers()[2], dtype=np.uint8)
         grid = chars[offsets[0] : offsets[len(sub)]].reshape(len(sub), width)
         stamps, ok = _read_layout(grid, layout)

@@ -299,7 +299,7 @@ def _hash_repeats(keys: pyarrow.Array) -> np.ndarray | None:
     of distinct ids costs several times more). None when the keys come in too many lengths."""
     if len(keys) == 0 or keys.null_count == len(keys):
         return np.empty(0, dtype=np.int64)
-    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int64)[keys.offset :][: len(keys) + 1]
+    offsets = coerce.value_offsets(keys)
     lengths = np.diff(offsets)
     valid = keys.is_valid().to_numpy(zero_copy_only=False)
     sizes = np.flatnonzero(np.bincount(lengths[valid]))
@@ -309,7 +309,7 @@ def _hash_repeats(keys: pyarrow.Array) -> np.ndarray | None:
     for size in sizes:
         take = valid & (lengths == size)
         group = keys.filter(pyarrow.array(take))
-        start = np.frombuffer(group.buffers()[1], dtype=np.int64)[group.offset]
+        start = coerce.value_offsets(group)[0]
         data = np.frombuffer(group.buffers()[2], dtype=np.uint8)[start : start + len(group) * size]
         if size % 8:  # pad each key with zero bytes to whole words
             grid = np.zeros((len(group), size + 8 - size % 8), dtype=np.uint8)
