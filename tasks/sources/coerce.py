@@ -386,12 +386,12 @@ def _fill_fixed(t: pa.ChunkedArray, todo: np.ndarray, out: np.ndarray, layouts: 
         offsets = value_offsets(sub)
         chars = np.frombuffer(sub.buffers()[2], dtype=np.uint8)
         grid = chars[offsets[0] : offsets[len(sub)]].reshape(len(sub), width)
-        stamps, ok = _read_layout(grid, layout)
+        stamps, ok = _read_layout(grid, layout, sub)
         out[rows[ok]] = stamps[ok]
         todo[rows[ok]] = False
 
 
-def _read_layout(grid: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_layout(grid: np.ndarray, layout: str, cells: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Timestamps (datetime64[us]) of fixed-width cells, and which cells are valid."""
     # One row per character position, so each check below scans contiguous memory; transposed
     # a block at a time (a cache-sized block transposes several times faster).
@@ -408,9 +408,28 @@ def _read_layout(grid: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]
     fields = {f: np.zeros(len(grid), dtype=np.int32) for f in _FIELDS}
     for row, i in enumerate(digit_at):
         f = layout[i]
-        fields[f] = fields[f] * 10 + digits[row]
-    year, month, day = fields["Y"], fields["M"], fields["D"]
-    ok &= (year >= 1900) & (year <= 2200) & (month >= 1) & (month <= 12) & (day >= 1)
+        if f == "Y" or not layout.startswith("YYYY-"):
+            fields[f] = fields[f] * 10 + digits[row]
+    year = fields["Y"]
+    ok &= (year >= 1900) & (year <= 2200)
+    if layout.startswith("YYYY-") and ok.any():
+        # ISO spellings: Arrow's cast (which refuses 31/04, 24:00, :60 like pandas) reads the
+        # well-formed cells in one go; only a group holding an impossible date is read below.
+        try:
+            zone = "UTC" if layout.endswith("Z") else None
+            cast = pc.cast(cells.filter(pa.array(ok)), pa.timestamp("us", tz=zone))
+        except pa.ArrowInvalid:
+            cast = None
+        if cast is not None:
+            stamps = np.full(len(grid), _NAT)
+            stamps[ok] = cast.cast(pa.int64()).to_numpy(zero_copy_only=False).view(_NAT.dtype)
+            return stamps, ok
+        for row, i in enumerate(digit_at):
+            f = layout[i]
+            if f != "Y":
+                fields[f] = fields[f] * 10 + digits[row]
+    month, day = fields["M"], fields["D"]
+    ok &= (month >= 1) & (month <= 12) & (day >= 1)
     ok &= (fields["h"] <= 23) & (fields["m"] <= 59) & (fields["s"] <= 59)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     ok &= day <= _MONTH_DAYS[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
