@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -88,16 +90,17 @@ def ingest(mapping: SourceMapping, input_dir: Path, default_tz: str) -> SourceRe
         path, headers, encoding=opts.encoding, delimiter=opts.delimiter, sheet=opts.sheet
     )
     typed, problems = parse_fields(raw, mapping, default_tz)
-    problems = pd.concat(
-        [problems, validate(typed, mapping.kind), duplicates(typed, mapping.kind, raw.rows)],
-        ignore_index=True,
-    )
+    # The duplicate-key check hashes in Arrow, which releases the GIL: it runs beside pandera.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        repeated = pool.submit(duplicates, typed, mapping.kind, raw.rows)
+        invalid = validate(typed, mapping.kind)
+        problems = pd.concat([problems, invalid, repeated.result()], ignore_index=True)
     problems = _export_values_in_reasons(problems, mapping)
     quarantine = quarantine_rows(problems, raw, mapping)
     bad_index = problems["index"].unique()
     keep = np.ones(len(typed), dtype=bool)
     keep[bad_index.astype(np.int64)] = False
-    accepted = typed[keep].copy()
+    accepted = _keep_rows(typed, keep)
     accepted.insert(0, "source", mapping.name)
     accepted.insert(1, "system", mapping.system)
     accepted.insert(2, "source_row", raw.rows[keep].astype(np.int64))
@@ -133,33 +136,42 @@ def parse_fields(
     opts = mapping.options
     formats = coerce.date_formats(opts.dayfirst, opts.date_formats)
     tz = opts.timezone or default_tz
-    number_fields = [f for f in mapping.columns if spec.fields[f].type == "number"]
-    decimal = coerce.sniff_decimal(
-        [raw.frame[mapping.columns[f]] for f in number_fields], raw.delimiter, raw.typed
-    )
     n = len(raw.frame)
+    headers = list(dict.fromkeys(mapping.columns[f] for f in spec.fields if f in mapping.columns))
+    number_headers = [
+        mapping.columns[f] for f in mapping.columns if spec.fields[f].type == "number"
+    ]
 
     def parse(name: str) -> coerce.Parsed | None:
         fs = spec.fields[name]
         if name not in mapping.columns:
             return None
-        cells = raw.frame[mapping.columns[name]]
+        cells = texts[mapping.columns[name]]
         if fs.type == "bool":
-            return coerce.parse_bool(cells)
+            return coerce.bool_column(cells)
         if fs.type == "number":
-            return coerce.parse_number(cells, decimal)
+            return coerce.number_column(cells, decimal)
         if fs.type == "datetime":
-            return coerce.parse_datetime(cells, formats, tz)
+            return coerce.datetime_column(cells, formats, tz)
         if fs.type == "date":
-            return coerce.parse_date(cells, formats)
+            return coerce.date_column(cells, formats)
         if fs.type == "currency":
-            return coerce.parse_code(cells)
+            return coerce.code_column(cells)
         if fs.type == "enum":
-            return coerce.parse_enum(cells, mapping.values.get(name))
-        return coerce.Parsed(coerce.text(cells), pd.Series(False, index=cells.index), "")
+            return coerce.enum_column(cells, mapping.values.get(name))
+        return coerce.Parsed(coerce.str_column(cells, n), pd.Series(np.zeros(n, bool)), "")
 
-    # Columns are independent and Arrow releases the GIL: parse them on all cores.
+    # Columns are independent and Arrow releases the GIL: trim and parse them on all cores.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        trim = lambda h: coerce.trimmed(at.arrow(raw.frame[h]))  # noqa: E731
+        texts = dict(zip(headers, pool.map(trim, headers), strict=True))
+        decimal = (
+            "."
+            if raw.typed
+            else coerce.pick_decimal(
+                coerce.decimal_votes([texts[h] for h in number_headers]), raw.delimiter
+            )
+        )
         parsed_fields = dict(zip(spec.fields, pool.map(parse, spec.fields), strict=True))
     columns: dict[str, pd.Series] = {}
     problems: list[pd.DataFrame] = []
@@ -171,15 +183,19 @@ def parse_fields(
         runaway = raw.suspect.get(mapping.columns[name])
         if runaway is not None:
             problems.append(_problems(np.flatnonzero(runaway), name, RUNAWAY_QUOTE))
-        if parsed.reason and parsed.bad.any():
-            problems.append(_problems(np.flatnonzero(parsed.bad.to_numpy()), name, parsed.reason))
+        if parsed.reason:
+            bad = parsed.bad.to_numpy()
+            if bad.any():
+                problems.append(_problems(np.flatnonzero(bad), name, parsed.reason))
     typed = pd.DataFrame(columns, index=pd.RangeIndex(n))
     if mapping.kind == "open_items":
         # ERPs disagree on the sign of payments and credit notes (Business Central writes them
         # negative); Cadencia reads their size. A negative invoice is still an error.
         settling = typed["doc_type"].isin(["payment", "credit_note"]).to_numpy()
         for col in ("amount", "open_amount"):
-            typed.loc[settling, col] = typed.loc[settling, col].abs()
+            values = typed[col].to_numpy(dtype=np.float64, copy=True)
+            values[settling] = np.abs(values[settling])
+            typed[col] = values
     return typed, _concat(problems)
 
 
@@ -227,37 +243,110 @@ def _export_values_in_reasons(problems: pd.DataFrame, mapping: SourceMapping) ->
 def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame:
     """A repeated key (same id twice in one file) keeps the first row and quarantines the rest."""
     key = list(KINDS[kind].key)
-    codes = _key_codes(typed[key])
-    present = codes >= 0
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
-    repeat = np.zeros(len(codes), dtype=bool)
-    repeat[order[1:]] = sorted_codes[1:] == sorted_codes[:-1]
-    repeat &= present
-    if not repeat.any():
+    joined = _joined_key(typed[key])
+    # Exact comparison (Arrow's dictionary codes) only among the rows whose key hash repeats.
+    suspects = _hash_repeats(joined)
+    if suspects is None:
+        suspects = np.arange(len(joined))
+    elif not len(suspects):
         return _concat([])
-    # The first row of each key: the first position of its run in the stable sort.
+    codes = _codes(joined.take(pyarrow.array(suspects)) if len(suspects) < len(joined) else joined)
+    present = codes >= 0
+    counts = np.bincount(codes[present])
+    if not len(counts) or counts.max() < 2:
+        return _concat([])
+    # Only the rows of repeated keys are sorted, to find the first row of each.
+    candidates = np.flatnonzero(present & (counts[np.maximum(codes, 0)] > 1))
+    order = candidates[np.argsort(codes[candidates], kind="stable")]
+    sorted_codes = codes[order]
     first_of_run = np.r_[True, sorted_codes[1:] != sorted_codes[:-1]]
-    run_start = np.maximum.accumulate(np.where(first_of_run, np.arange(len(codes)), 0))
-    first_pos = np.empty(len(codes), dtype=np.int64)
-    first_pos[order] = order[run_start]
-    idx = np.flatnonzero(repeat)
-    firsts = rows[first_pos[idx]]
+    run_start = np.maximum.accumulate(np.where(first_of_run, np.arange(len(order)), 0))
+    repeat = suspects[order[~first_of_run]]
+    firsts = suspects[order[run_start[~first_of_run]]]
+    by_row = np.argsort(repeat)
+    idx, firsts = repeat[by_row], rows[firsts[by_row]]
     return pd.DataFrame(
         {
-            "index": idx,
+            "index": idx.astype(np.int64),
             "field": key[-1],
             "reason": [f"duplicate id (first seen in row {r})" for r in firsts],
         }
     )
 
 
-def _key_codes(keys: pd.DataFrame) -> np.ndarray:
-    """An integer per distinct key (-1 where any part is empty), via Arrow's hashing."""
-    joined = keys.iloc[:, 0].astype("str")
-    for col in keys.columns[1:]:
-        joined = joined + "\x1f" + keys[col].astype("str")
-    return at.codes(joined)[0]
+def _joined_key(keys: pd.DataFrame) -> pyarrow.Array:
+    """The key as one Arrow string per row (parts joined by \\x1f), null where any part is."""
+    parts = [at.arrow(keys[col]) for col in keys.columns]
+    separator = pyarrow.scalar("\x1f", pyarrow.large_string())
+    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, separator)
+    if isinstance(joined, pyarrow.ChunkedArray):
+        joined = joined.combine_chunks()
+    return joined
+
+
+def _codes(keys: pyarrow.Array) -> np.ndarray:
+    """An integer per distinct key (-1 where empty), via Arrow's hashing."""
+    encoded = pc.dictionary_encode(keys)
+    return encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _hash_repeats(keys: pyarrow.Array) -> np.ndarray | None:
+    """Rows whose key hashes like another row's: keys of one byte length are read as a grid of
+    64-bit words and mixed with numpy, and the hashes sorted (an Arrow hash table over millions
+    of distinct ids costs several times more). None when the keys come in too many lengths."""
+    if len(keys) == 0 or keys.null_count == len(keys):
+        return np.empty(0, dtype=np.int64)
+    offsets = coerce.value_offsets(keys)
+    lengths = np.diff(offsets)
+    valid = keys.is_valid().to_numpy(zero_copy_only=False)
+    sizes = np.flatnonzero(np.bincount(lengths[valid]))
+    if len(sizes) > 16:
+        return None
+    hashes = np.zeros(len(keys), dtype=np.uint64)
+    for size in sizes:
+        take = valid & (lengths == size)
+        group = keys.filter(pyarrow.array(take))
+        start = coerce.value_offsets(group)[0]
+        data = np.frombuffer(group.buffers()[2], dtype=np.uint8)[start : start + len(group) * size]
+        if size % 8:  # pad each key with zero bytes to whole words
+            grid = np.zeros((len(group), size + 8 - size % 8), dtype=np.uint8)
+            grid[:, :size] = data.reshape(len(group), size)
+        else:
+            grid = data.reshape(len(group), size)
+        h = np.full(len(group), np.uint64(size) + _MIX, dtype=np.uint64)
+        for word in np.ascontiguousarray(grid).view(np.uint64).T:
+            h = (h ^ word) * _MIX
+            h ^= h >> np.uint64(29)
+        hashes[take] = h
+    present = np.flatnonzero(valid)
+    ordered = np.sort(hashes[present])
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if not len(repeated):
+        return np.empty(0, dtype=np.int64)
+    return present[np.isin(hashes[present], repeated)]
+
+
+def _keep_rows(typed: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """The rows to accept, column by column: Arrow's filter for text (pandas would convert the
+    mask to indices and take), numpy masks for the rest."""
+    if keep.all():
+        return typed
+    mask = pyarrow.array(keep)
+
+    def kept(col: pd.Series) -> pd.Series:
+        if col.dtype == "str":
+            return at.to_series(pc.filter(at.arrow(col), mask), None).astype("str")
+        return pd.Series(col.array[keep])
+
+    # Arrow's filter and numpy's masking release the GIL: filter the columns on all cores.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        columns = dict(
+            zip(typed.columns, pool.map(kept, [typed[c] for c in typed.columns]), strict=True)
+        )
+    return pd.DataFrame(columns, index=pd.RangeIndex(int(keep.sum())))
 
 
 def quarantine_rows(problems: pd.DataFrame, raw: RawFile, mapping: SourceMapping) -> pd.DataFrame:

@@ -13,8 +13,10 @@ import csv
 import difflib
 import hashlib
 import math
+import mmap
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -123,73 +125,92 @@ class Sniffed:
     blank_lines: bool  # an empty line somewhere (Arrow skips those silently)
 
 
-def _valid_utf8(block: bytes) -> bool:
-    """Arrow's SIMD UTF-8 validation, without building a Python string."""
-    if block.isascii():
-        return True
+@dataclass
+class _Scan:
+    sha256: str
+    newlines: int  # b"\n" bytes, plus one for a last line without a line break
+    blank_lines: bool  # b"\n\n" or b"\n\r\n" somewhere
+
+
+def _map(path: Path) -> mmap.mmap | bytes:
+    """The file's bytes without copying them (the mapping closes once nothing refers to it)."""
+    with path.open("rb") as fh:
+        try:
+            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except (ValueError, OSError):  # empty file, or a file that cannot be mapped
+            return fh.read()
+
+
+def _scan(data: mmap.mmap | bytes) -> _Scan:
+    """SHA-256 and line breaks in one pass. hashlib and numpy release the GIL on big blocks,
+    so this runs on the other core while Arrow reads the file."""
+    digest = hashlib.sha256()
+    view = memoryview(data)
+    u8 = np.frombuffer(data, dtype=np.uint8)
+    breaks = []
+    for start in range(0, len(u8), _CHUNK):
+        digest.update(view[start : start + _CHUNK])
+        breaks.append(np.flatnonzero(u8[start : start + _CHUNK] == 10) + start)
+    at = np.concatenate(breaks) if breaks else np.empty(0, dtype=np.int64)
+    gaps = np.diff(at)
+    # An empty line is a line break right after another, or after a lone carriage return.
+    blank = bool((gaps == 1).any() or ((gaps == 2) & (u8[at[:-1] + 1] == 13)).any())
+    newlines = len(at) + (1 if len(u8) and u8[-1] != 10 else 0)
+    view.release()
+    return _Scan(digest.hexdigest(), newlines, blank)
+
+
+def _valid_utf8(data: mmap.mmap | bytes) -> bool:
+    """Arrow's SIMD UTF-8 validation over the whole file, without building a Python string."""
+    buffer = pa.py_buffer(data)
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
+    whole = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, buffer])
     try:
-        pa.array([block], type=pa.binary()).cast(pa.string())
+        whole.cast(pa.large_string())
     except pa.ArrowInvalid:
         return False
     return True
 
 
-def sniff_file(path: Path, declared: str = "auto") -> Sniffed:
-    """Encoding, SHA-256, line count and blank-line presence, in one pass over the bytes."""
-    digest = hashlib.sha256()
-    newlines = 0
-    blank = False
-    last = b""
-    with path.open("rb") as fh:
-        first = fh.read(_CHUNK)
-        if declared != "auto":
-            enc = declared
-        elif first.startswith(codecs.BOM_UTF8):
-            enc = "utf-8-sig"
-        elif first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            enc = "utf-16"
-        elif b"\x00" in first:
-            raise SourceFileError(
-                path,
-                "unreadable encoding: the file holds binary data (NUL bytes), not text",
-                "export it again as 'CSV UTF-8' (or point the mapping at the right file)",
-            )
-        else:
-            enc = "utf-8"
-        utf8 = codecs.lookup(enc).name == "utf-8" or enc == "utf-8-sig"
-        decoder = None if utf8 else codecs.getincrementaldecoder(codecs.lookup(enc).name)()
-        chunk, carry, ok = first, b"", True
-        while chunk:
-            digest.update(chunk)
-            newlines += chunk.count(b"\n")
-            data = carry + chunk
-            blank = blank or b"\n\n" in data or b"\n\r\n" in data
-            last = chunk[-1:]
-            if ok:
-                if decoder is not None:
-                    try:
-                        decoder.decode(chunk, final=False)
-                    except UnicodeDecodeError:
-                        ok = False
-                else:  # validate whole lines; a character may straddle two chunks
-                    cut = data.rfind(b"\n") + 1
-                    ok = _valid_utf8(data[:cut])
-                    carry = data[cut:]
-            if decoder is not None:
-                carry = data[-2:]
-            chunk = fh.read(_CHUNK)
-        if ok and decoder is None:
-            ok = _valid_utf8(carry)
-        elif ok and decoder is not None:
-            try:
-                decoder.decode(b"", final=True)
-            except UnicodeDecodeError:
-                ok = False
-    if last and last != b"\n":
-        newlines += 1  # a last line without a line break is a line too
-    lines = None if enc.startswith("utf-16") else newlines
-    if ok:
-        return Sniffed(enc, digest.hexdigest(), lines, blank)
+def _decodes(data: mmap.mmap | bytes, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(codecs.lookup(encoding).name)()
+    view = memoryview(data)
+    try:
+        for start in range(0, len(view), _CHUNK):
+            decoder.decode(view[start : start + _CHUNK], final=False)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    finally:
+        view.release()
+    return True
+
+
+# The five bytes Windows-1252 leaves undefined (Python's codec rejects them).
+_CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
+
+
+def _encoding(path: Path, data: mmap.mmap | bytes, declared: str) -> str:
+    """The file's encoding: the declared one (checked), else from its BOM, else UTF-8 if the
+    whole file is valid UTF-8, else Windows-1252 or Latin-1."""
+    first = data[:_CHUNK]
+    if declared != "auto":
+        enc = declared
+    elif first.startswith(codecs.BOM_UTF8):
+        enc = "utf-8-sig"
+    elif first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        enc = "utf-16"
+    elif b"\x00" in first:
+        raise SourceFileError(
+            path,
+            "unreadable encoding: the file holds binary data (NUL bytes), not text",
+            "export it again as 'CSV UTF-8' (or point the mapping at the right file)",
+        )
+    else:
+        enc = "utf-8"
+    utf8 = codecs.lookup(enc).name == "utf-8" or enc == "utf-8-sig"
+    if _valid_utf8(data) if utf8 else _decodes(data, enc):
+        return enc
     if declared != "auto":
         raise SourceFileError(
             path,
@@ -198,14 +219,21 @@ def sniff_file(path: Path, declared: str = "auto") -> Sniffed:
         )
     # Not UTF-8: Windows-1252 is what Spanish and Latin American Excel writes; Latin-1 maps
     # every byte, so it is the last resort for the five bytes cp1252 leaves undefined.
-    try:
-        with path.open("rb") as fh:
-            dec = codecs.getincrementaldecoder("cp1252")()
-            while chunk := fh.read(_CHUNK):
-                dec.decode(chunk)
-        return Sniffed("cp1252", digest.hexdigest(), lines, blank)
-    except UnicodeDecodeError:
-        return Sniffed("latin-1", digest.hexdigest(), lines, blank)
+    if any(data.find(b) >= 0 for b in _CP1252_UNDEFINED):
+        return "latin-1"
+    return "cp1252"
+
+
+def sniff_file(path: Path, declared: str = "auto") -> Sniffed:
+    """Encoding, SHA-256, line count and blank-line presence of a text file."""
+    data = _map(path)
+    enc = _encoding(path, data, declared)
+    return _sniffed(enc, _scan(data))
+
+
+def _sniffed(enc: str, scan: _Scan) -> Sniffed:
+    lines = None if enc.startswith("utf-16") else scan.newlines
+    return Sniffed(enc, scan.sha256, lines, scan.blank_lines)
 
 
 def _header_line(path: Path, encoding: str) -> tuple[int, str]:
@@ -230,8 +258,41 @@ def sniff_delimiter(header: str) -> str:
 
 
 def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> RawFile:
-    sniffed = sniff_file(path, encoding)
-    enc, sha, newlines = sniffed.encoding, sniffed.sha256, sniffed.newlines
+    data = _map(path)
+    # SHA-256 and line breaks on the other core while the encoding is checked and Arrow reads.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scanning = pool.submit(_scan, data)
+        enc = _encoding(path, data, encoding)
+        table, names, selected, header_row, delim, irregular = _read_table(
+            path, data, enc, headers, delimiter
+        )
+        sniffed = _sniffed(enc, scanning.result())
+    sha, newlines = sniffed.sha256, sniffed.newlines
+    frame = _arrow_to_text_frame(table, {h: names[i] for h, i in selected.items()})
+    # Spreadsheet row numbers: each record is one line (a value with a line break shifts this);
+    # Arrow skips empty lines silently, so find them to keep the numbers right.
+    blank = _empty_lines(path, enc, header_row) if sniffed.blank_lines else []
+    skipped = np.array([line for line, _, _ in irregular] + blank, dtype=np.int64)
+    rows = np.arange(header_row + 1, header_row + 1 + len(frame) + len(skipped), dtype=np.int64)
+    if len(skipped):
+        keep = np.ones(len(rows), dtype=bool)
+        inside = skipped[(skipped > header_row) & (skipped <= rows[-1])]
+        keep[inside - header_row - 1] = False
+        rows = rows[keep][: len(frame)]
+    bad_rows = [(line, text, why) for line, text, why in irregular if why]
+    raw = RawFile(path, frame, rows, "csv", enc, delim, sha, typed=False, bad_rows=bad_rows)
+    # Values spanning lines are rare: look for runaway quotes only if the file has more line
+    # breaks than records (counted while sniffing the encoding).
+    records = header_row + len(frame) + len(skipped)
+    if newlines is None or newlines > records:
+        raw.suspect = _runaway_quotes(frame, delim, len(names))
+    return raw
+
+
+def _read_table(
+    path: Path, data: mmap.mmap | bytes, enc: str, headers: list[str], delimiter: str
+) -> tuple[pa.Table, list[str], dict[str, int], int, str, list[tuple[int, str, str]]]:
+    """The mapped columns as Arrow text, and the rows Arrow skipped as irregular."""
     leading_blank, header_line = _header_line(path, enc)
     delim = delimiter if delimiter != "auto" else sniff_delimiter(header_line)
     try:
@@ -242,11 +303,15 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
     selected = resolve_headers(path, names, headers, delim)
     header_row = leading_blank + 1
 
+    # Arrow skips a leading UTF-8 BOM itself; naming utf-8-sig would make it transcode the
+    # whole file through Python's codec.
+    arrow_enc = "utf-8" if enc == "utf-8-sig" else enc
+
     def read(handler: Callable, threads: bool, multiline: bool) -> pa.Table:
         return pacsv.read_csv(
-            path,
+            pa.BufferReader(pa.py_buffer(data)),
             read_options=pacsv.ReadOptions(
-                encoding=enc, column_names=names, skip_rows=header_row, use_threads=threads
+                encoding=arrow_enc, column_names=names, skip_rows=header_row, use_threads=threads
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delim,
@@ -284,25 +349,7 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
             f"the file cannot be parsed as {_delimiter_name(delim)}-delimited CSV ({exc})",
             "check the delimiter and quoting, or set options.delimiter in the mapping",
         ) from None
-    frame = _arrow_to_text_frame(table, {h: names[i] for h, i in selected.items()})
-    # Spreadsheet row numbers: each record is one line (a value with a line break shifts this);
-    # Arrow skips empty lines silently, so find them to keep the numbers right.
-    blank = _empty_lines(path, enc, header_row) if sniffed.blank_lines else []
-    skipped = np.array([line for line, _, _ in irregular] + blank, dtype=np.int64)
-    rows = np.arange(header_row + 1, header_row + 1 + len(frame) + len(skipped), dtype=np.int64)
-    if len(skipped):
-        keep = np.ones(len(rows), dtype=bool)
-        inside = skipped[(skipped > header_row) & (skipped <= rows[-1])]
-        keep[inside - header_row - 1] = False
-        rows = rows[keep][: len(frame)]
-    bad_rows = [(line, text, why) for line, text, why in irregular if why]
-    raw = RawFile(path, frame, rows, "csv", enc, delim, sha, typed=False, bad_rows=bad_rows)
-    # Values spanning lines are rare: look for runaway quotes only if the file has more line
-    # breaks than records (counted while sniffing the encoding).
-    records = header_row + len(frame) + len(skipped)
-    if newlines is None or newlines > records:
-        raw.suspect = _runaway_quotes(frame, delim, len(names))
-    return raw
+    return table, names, selected, header_row, delim, irregular
 
 
 def _empty_lines(path: Path, encoding: str, header_row: int) -> list[int]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasks.sources import coerce
@@ -122,3 +124,73 @@ def test_enum_translation_is_case_insensitive_with_default() -> None:
         "Closed Won": "won", "Closed Lost": "lost", "_default": "open"})  # fmt: skip
     assert parsed.values.tolist()[:3] == ["won", "lost", "open"]
     assert pd.isna(parsed.values.iloc[3])
+
+
+# --- the fast paths give what pandas gives ----------------------------------------------------
+
+_LAYOUT_CELLS = st.builds(
+    lambda y, m, d, h, mi, s, f, form: form.format(y=y, m=m, d=d, h=h, mi=mi, s=s, f=f),
+    st.sampled_from(
+        ["0000", "0026", "1899", "1900", "1990", "2023", "2024", "2100", "2200", "2201"]
+    ),
+    st.integers(0, 13).map("{:02d}".format),
+    st.integers(0, 32).map("{:02d}".format),
+    st.integers(0, 25).map("{:02d}".format),
+    st.integers(0, 60).map("{:02d}".format),
+    st.integers(0, 60).map("{:02d}".format),
+    st.integers(0, 999).map("{:03d}".format),
+    st.sampled_from(
+        [
+            "{y}-{m}-{d}T{h}:{mi}:{s}Z",
+            "{y}-{m}-{d}T{h}:{mi}:{s}.{f}Z",
+            "{y}-{m}-{d}",
+            "{y}-{m}-{d} {h}:{mi}",
+            "{y}-{m}-{d} {h}:{mi}:{s}",
+            "{y}-{m}-{d}T{h}:{mi}:{s}",
+            "{d}/{m}/{y}",
+            "{d}/{m}/{y} {h}:{mi}",
+            "{d}.{m}.{y}",
+        ]
+    ),
+)
+
+
+def _pandas_chain(cells: pd.Series, formats: list[str], utc: bool) -> pd.Series:
+    """The reference: pandas, format by format, on every cell."""
+    return coerce._parse_with_pandas(cells, formats, utc)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_LAYOUT_CELLS | st.just("ayer"), min_size=1, max_size=60), st.booleans())
+def test_fixed_width_dates_read_like_pandas(cells: list[str], dayfirst: bool) -> None:
+    # Arrow's whole-column cast fails on "ayer", so the digit-by-digit reader and pandas share
+    # the column; the result must be pandas' own, cell for cell.
+    cells = [*cells, "ayer"]
+    formats = coerce.date_formats(dayfirst, [])
+    naive = [c for c in cells if not c.endswith("Z")]
+    got = coerce.parse_date(S(*naive), formats).values
+    expected = _pandas_chain(S(*naive), formats, utc=False).dt.normalize()
+    pd.testing.assert_series_equal(got, expected, check_names=False)
+    aware = [c for c in cells if c.endswith("Z")] + ["ayer"]
+    got_utc = coerce._parse_chain(coerce.trimmed(pa.chunked_array([aware])), formats, utc=True)
+    expected_utc = _pandas_chain(S(*aware), formats, utc=True)
+    np.testing.assert_array_equal(got_utc, coerce._naive_utc(expected_utc))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet="0123456789.,-() €\u00a0", max_size=12)
+        | st.decimals(-(10**9), 10**9, places=2, allow_nan=False).map(lambda v: f"{v:,.2f}"),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from([",", "."]),
+)
+def test_plain_number_path_agrees_with_the_full_path(cells: list[str], decimal: str) -> None:
+    fast = coerce.parse_number(S(*cells), decimal)
+    full = coerce._any_numbers(coerce.trimmed(pa.chunked_array([cells])), decimal)
+    present = coerce.text(S(*cells)).notna().to_numpy()
+    expected = np.where(present, full, np.nan)
+    np.testing.assert_array_equal(fast.values.to_numpy(), expected)
+    assert (fast.bad.to_numpy() == (present & np.isnan(expected))).all()
