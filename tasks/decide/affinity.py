@@ -19,7 +19,7 @@ from config.outreach_policy import CHANNELS, OutreachPolicy
 from tasks import arrow_text as at
 
 # Which events count as a message on a channel, and which as an answer to it.
-SENT = {"delivered", "call_outcome"}
+SENT = {"delivered", "call_outcome"}  # a connected call is a call_outcome too
 ANSWERED = {
     "email": {"opened", "clicked", "replied"},
     "whatsapp": {"read", "replied"},
@@ -30,40 +30,52 @@ ANSWERED = {
 }
 
 
+def _codes(values: pd.Series, names: list[str]) -> np.ndarray:
+    """Position of each value in `names` (-1 when not there), via Arrow's hash lookup."""
+    found = pc.index_in(at.arrow(values), value_set=pa.array(names, pa.large_string()))
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 def channel_affinity(linked: pd.DataFrame, as_of: dt.date, policy: OutreachPolicy) -> pd.DataFrame:
     """Wide frame: one row per contact with enough evidence, one affinity column per channel
-    (channels without history there sit at their prior)."""
+    (channels without history there sit at their prior).
+
+    Works on codes over the whole event table (no filtered copy of millions of rows)."""
     cfg = policy.affinity
-    ev = linked[linked["golden_id"].notna() & linked["channel"].notna()]
-    names = pa.array(list(CHANNELS), pa.large_string())
-    channel = pc.index_in(at.arrow(ev["channel"]), value_set=names)
-    channel = pc.fill_null(channel, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    kind = ev["event_type"]
-    connected = ((kind == "call_outcome") & (ev["outcome"] == "connected")).to_numpy(
+    kinds = sorted(SENT | {k for ks in ANSWERED.values() for k in ks})
+    channel = _codes(linked["channel"], list(CHANNELS))
+    kind = _codes(linked["event_type"], kinds)
+    connected = (kind == kinds.index("call_outcome")) & (linked["outcome"] == "connected").to_numpy(
         dtype=bool, na_value=False
     )
-    kind = kind.where(~connected, "call_connected")
-    sent = kind.isin(list(SENT)).to_numpy(dtype=bool, na_value=False)
-    answered = np.zeros(len(ev), dtype=bool)
-    for code, ch in enumerate(CHANNELS):
-        answered |= (channel == code) & kind.isin(list(ANSWERED[ch])).to_numpy(
-            dtype=bool, na_value=False
-        )
-    keep = (channel >= 0) & (sent | answered)
-    who, people = pd.factorize(ev["golden_id"].to_numpy(dtype=object)[keep])
-    age_days = np.datetime64(as_of, "ns") - ev["occurred_at"].to_numpy(dtype="datetime64[ns]")[keep]
-    age = age_days.astype("timedelta64[s]").astype(np.float64) / 86400
+    kind[connected] = kinds.index("call_connected")
+    # answers[channel, kind]: does this kind of event answer a message on this channel?
+    answers = np.zeros((len(CHANNELS), len(kinds)), dtype=bool)
+    for c, ch in enumerate(CHANNELS):
+        for k in ANSWERED[ch]:
+            answers[c, kinds.index(k)] = True
+    is_sent = np.isin(np.arange(len(kinds)), [kinds.index(k) for k in SENT])
+    keep = (channel >= 0) & (kind >= 0) & linked["golden_id"].notna().to_numpy()
+    channel, kind = channel[keep], kind[keep]
+    sent = is_sent[kind] | (kind == kinds.index("call_connected"))
+    answered = answers[channel, kind]
+    keep_rows = np.flatnonzero(keep)
+    people = pc.dictionary_encode(at.arrow(linked["golden_id"]).take(pa.array(keep_rows)))
+    people = people.combine_chunks() if isinstance(people, pa.ChunkedArray) else people
+    who = people.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    names = people.dictionary.to_numpy(zero_copy_only=False)
+    stamps = linked["occurred_at"].to_numpy(dtype="datetime64[ns]")[keep_rows]
+    age = (np.datetime64(as_of, "ns") - stamps).astype("timedelta64[s]").astype(np.float64) / 86400
     weight = np.power(0.5, np.clip(age, 0, None) / cfg.half_life_days)
-    shape = (len(people), len(CHANNELS))
+    shape = (len(names), len(CHANNELS))
     count, sent_w, answered_w = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-    at_cell = (who, channel[keep])
-    np.add.at(count, at_cell, sent[keep].astype(np.float64))
-    np.add.at(sent_w, at_cell, np.where(sent[keep], weight, 0.0))
-    np.add.at(answered_w, at_cell, np.where(answered[keep], weight, 0.0))
+    np.add.at(count, (who, channel), sent.astype(np.float64))
+    np.add.at(sent_w, (who, channel), np.where(sent, weight, 0.0))
+    np.add.at(answered_w, (who, channel), np.where(answered, weight, 0.0))
     enough = (count.sum(axis=1) >= cfg.min_messages) & ((count > 0).sum(axis=1) >= cfg.min_channels)
     prior = np.array([cfg.priors.get(c, 0.3) for c in CHANNELS])
     k = cfg.prior_weight
     # A message can be opened several times: answers are capped at the messages they answer.
     rate = (np.minimum(answered_w, sent_w) + prior * k) / (sent_w + k)
-    return pd.DataFrame(rate[enough], index=pd.Index(people[enough], name="golden_id"),
+    return pd.DataFrame(rate[enough], index=pd.Index(names[enough], name="golden_id"),
                         columns=list(CHANNELS))  # fmt: skip

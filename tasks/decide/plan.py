@@ -161,19 +161,10 @@ def plan_outreach(
     touches = _finish_touches(touches, cases, as_of, policy)
     clock.lap("schedule")
 
-    decisions = pd.concat(
-        [
-            _case_notes(cases),
-            step_notes,
-            channel_notes,
-            schedule_notes,
-            _touch_notes(touches, as_of),
-        ],
-        ignore_index=True,
-    )
-    decisions = decisions[DECISION_COLUMNS].assign(as_of=as_of)
-    for col in ("kind", "stage", "step", "channel", "outcome", "rule"):  # few distinct values
-        decisions[col] = decisions[col].astype("category")
+    parts = [_case_notes(cases), step_notes, channel_notes, schedule_notes,
+             _touch_notes(touches, as_of)]  # fmt: skip
+    decisions = _stack(parts)
+    decisions["as_of"] = as_of
     known = new_suppressions.merge(
         state.suppressions[["golden_id", "channel"]], how="left", indicator=True
     )
@@ -218,6 +209,22 @@ def _local_text(moments: pd.Series, zones: pd.Series) -> np.ndarray:
         hit = codes == i
         out[hit] = moments[hit].dt.tz_convert(zone).dt.strftime("%Y-%m-%d %H:%M ") + zone
     return out
+
+
+_FEW_VALUES = ("kind", "stage", "step", "channel", "outcome", "rule")
+
+
+def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The decision parts as one table, built a column at a time (a million-row concat of
+    the whole table at once doubled the step's peak memory); few-valued columns as categories."""
+    columns = {}
+    for col in DECISION_COLUMNS:
+        pieces = [p[col] for p in parts if len(p)] or [pd.Series(dtype=object)]
+        joined = pd.concat(pieces, ignore_index=True)
+        if col in _FEW_VALUES:
+            joined = joined.astype(object).astype("category")
+        columns[col] = joined
+    return pd.DataFrame(columns)
 
 
 def _case_notes(cases: pd.DataFrame) -> pd.DataFrame:
