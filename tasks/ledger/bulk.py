@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 import sqlalchemy as sa
@@ -85,12 +87,11 @@ def bulk_insert(
     return len(frame)
 
 
-def bulk_upsert(
-    conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, columns: list[str], key: list[str]
-) -> int:
-    """Insert or update on `key`: stage in a temporary table, merge with one statement."""
-    if frame.empty:
-        return 0
+@contextmanager
+def _staged(
+    conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, columns: list[str]
+) -> Iterator[str]:
+    """`frame[columns]` loaded into a temporary copy of `table`'s columns; yields its name."""
     stage = f"stage_{table.name}_{uuid.uuid4().hex[:8]}"
     cols = ", ".join(f'"{c}"' for c in columns)
     conn.exec_driver_sql(
@@ -98,13 +99,42 @@ def bulk_upsert(
     )
     try:
         bulk_insert(conn, stage, frame, columns, model=table)
-        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in key)
-        conflict = ", ".join(f'"{c}"' for c in key)
+        yield stage
+    finally:
+        conn.exec_driver_sql(f"DROP TABLE {stage}")
+
+
+def bulk_upsert(
+    conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, columns: list[str], key: list[str]
+) -> int:
+    """Insert or update on `key`: stage in a temporary table, merge with one statement."""
+    if frame.empty:
+        return 0
+    cols = ", ".join(f'"{c}"' for c in columns)
+    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in key)
+    conflict = ", ".join(f'"{c}"' for c in key)
+    with _staged(conn, table, frame, columns) as stage:
         # "WHERE true" lets SQLite parse ON CONFLICT after a SELECT.
         conn.exec_driver_sql(
             f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {stage} WHERE true "
             f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
         )
-    finally:
-        conn.exec_driver_sql(f"DROP TABLE {stage}")
     return len(frame)
+
+
+def insert_new(
+    conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, columns: list[str], key: list[str]
+) -> int:
+    """Insert the rows whose `key` is not in `table` yet; returns how many went in.
+
+    The exactly-once primitive: a row that collides with an existing key is left alone."""
+    if frame.empty:
+        return 0
+    cols = ", ".join(f'"{c}"' for c in columns)
+    conflict = ", ".join(f'"{c}"' for c in key)
+    with _staged(conn, table, frame, columns) as stage:
+        result = conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {stage} WHERE true "
+            f"ON CONFLICT ({conflict}) DO NOTHING"
+        )
+    return int(result.rowcount or 0)

@@ -8,13 +8,12 @@ of the same day, a flow retry or a concurrent run can never plan one touch twice
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import pandas as pd
 import sqlalchemy as sa
 
 from tasks.decide.plan import HISTORY_COLUMNS, LedgerState, Plan
-from tasks.ledger.bulk import bulk_insert, bulk_upsert
+from tasks.ledger.bulk import bulk_upsert, insert_new
 from tasks.ledger.models import Case, Contact, Hold, Suppression, Touch, utcnow
 
 _cases = Case.__table__
@@ -132,62 +131,9 @@ def save_plan(engine: sa.Engine, run_id: int | None, plan: Plan) -> int:
     return inserted
 
 
-def insert_new(
-    conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, columns: list[str], key: list[str]
-) -> int:
-    """Insert rows whose `key` is not in `table` yet; returns how many went in."""
-    if frame.empty:
-        return 0
-    stage = f"stage_{table.name}_{uuid.uuid4().hex[:8]}"
-    cols = ", ".join(f'"{c}"' for c in columns)
-    conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {stage} AS SELECT {cols} FROM {table.name} WHERE 1 = 0"
-    )
-    try:
-        bulk_insert(conn, stage, frame, columns, model=table)
-        conflict = ", ".join(f'"{c}"' for c in key)
-        result = conn.exec_driver_sql(
-            f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {stage} WHERE true "
-            f"ON CONFLICT ({conflict}) DO NOTHING"
-        )
-        return int(result.rowcount or 0)
-    finally:
-        conn.exec_driver_sql(f"DROP TABLE {stage}")
-
-
 def add_hold(engine: sa.Engine, account_id: str, until: dt.date, reason: str | None) -> None:
     with engine.begin() as conn:
         conn.execute(sa.insert(_holds).values(account_id=account_id, until=until, reason=reason))
-
-
-def case_rows(engine: sa.Engine, account_id: str) -> pd.DataFrame:
-    """Every case of one account, newest first (for `cadencia explain`)."""
-    with engine.connect() as conn:
-        rows = (
-            conn.execute(
-                sa.select(_cases)
-                .where(_cases.c.account_id == account_id)
-                .order_by(_cases.c.opened_on.desc())
-            )
-            .mappings()
-            .all()
-        )
-    return pd.DataFrame([dict(r) for r in rows])
-
-
-def touch_rows(engine: sa.Engine, account_id: str) -> pd.DataFrame:
-    with engine.connect() as conn:
-        rows = (
-            conn.execute(
-                sa.select(_touches)
-                .where(_touches.c.account_id == account_id)
-                .order_by(_touches.c.send_at)
-            )
-            .mappings()
-            .all()
-        )
-    frame = pd.DataFrame([dict(r) for r in rows])
-    return frame if not frame.empty else pd.DataFrame(columns=[c.name for c in _touches.c])
 
 
 def contact_names(engine: sa.Engine, golden_ids: list[str]) -> dict[str, str]:
