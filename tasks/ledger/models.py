@@ -329,6 +329,8 @@ class Touch(Base):
     as_of: Mapped[dt.date | None] = mapped_column(sa.Date)
     assignee: Mapped[str | None] = mapped_column(sa.String(200))
     time_zone: Mapped[str | None] = mapped_column(sa.String(64))
+    # The send moment as the recipient reads it, e.g. "2026-11-20 09:00 Europe/Madrid".
+    send_at_local: Mapped[str | None] = mapped_column(sa.String(100))
 
 
 class Hold(Base):

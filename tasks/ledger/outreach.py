@@ -91,7 +91,7 @@ CASE_WRITE = [
 ]  # fmt: skip
 TOUCH_WRITE = [
     "idempotency_key", "case_key", "account_id", "run_id", "golden_id", "step", "channel",
-    "template", "purpose", "send_at", "status", "as_of", "assignee", "time_zone",
+    "template", "purpose", "send_at", "status", "as_of", "assignee", "time_zone", "send_at_local",
 ]  # fmt: skip
 
 

@@ -51,6 +51,7 @@ def test_days_through_the_ledger_match_the_in_memory_simulation(ledger: sa.Engin
     assert stored["idempotency_key"].tolist() == expected["idempotency_key"].tolist()
     assert stored["case_id"].notna().all()
     assert set(stored["status"]) == {"planned"}
+    assert stored["send_at_local"].tolist() == expected["send_at_local"].tolist()
     # The bounce on day 1 closed A1's email for good: recorded once, used from then on.
     with ledger.connect() as conn:
         rows = conn.execute(sa.text("SELECT golden_id, channel, reason FROM suppressions")).all()

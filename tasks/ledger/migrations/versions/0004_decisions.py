@@ -40,6 +40,7 @@ def _touch_columns() -> list[sa.Column]:
         sa.Column("as_of", sa.Date(), nullable=True),
         sa.Column("assignee", sa.String(length=200), nullable=True),
         sa.Column("time_zone", sa.String(length=64), nullable=True),
+        sa.Column("send_at_local", sa.String(length=100), nullable=True),
     ]
 
 
