@@ -351,6 +351,12 @@ def _plain_dates_only(t: pa.ChunkedArray, todo: np.ndarray) -> bool:
     return not (iso & longer).any()
 
 
+# A time of day followed by a UTC offset; group 1 is everything but the offset.
+_TIME_WITH_OFFSET = (
+    r"^(.*[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?)\s*(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+)
+
+
 def _parse_with_pandas(t: pd.Series, formats: list[str], utc: bool) -> pd.Series:
     """pandas, format by format, its ISO parser only on ISO-looking cells."""
     dtype = "datetime64[us, UTC]" if utc else "datetime64[us]"
@@ -364,6 +370,10 @@ def _parse_with_pandas(t: pd.Series, formats: list[str], utc: bool) -> pd.Series
             cand = cand[cand.str.match(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").fillna(False).astype(bool)]
             if cand.empty:
                 continue
+            if not utc:
+                # A naive column (calendar dates) keeps each cell's own wall time: pandas
+                # refuses a batch mixing offsets ("Mixed timezones"), so the offsets go.
+                cand = at.replace(cand, _TIME_WITH_OFFSET, r"\1")
             parsed = pd.to_datetime(cand, format="ISO8601", errors="coerce", utc=utc)
         else:
             # pandas, not Arrow's strptime: Arrow rolls 31/02 over into March.

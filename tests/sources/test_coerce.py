@@ -112,6 +112,14 @@ def test_bad_dates(cell: str) -> None:
     assert parsed.bad.iloc[0]
 
 
+def test_a_date_column_mixing_offsets_reads_each_cell_as_written() -> None:
+    # pandas refuses a batch mixing time zones; a calendar date keeps its own wall date.
+    cells = ["01/02/2026", "2026-01-03T23:00:00+02:00", "2026-01-01 10:00:00-03:00", "x"]
+    parsed = coerce.parse_date(pd.Series(cells, dtype="str"), coerce.date_formats(True, []))
+    assert [str(v)[:10] for v in parsed.values] == ["2026-02-01", "2026-01-03", "2026-01-01", "NaT"]
+    assert parsed.bad.tolist() == [False, False, False, True]
+
+
 def test_booleans() -> None:
     parsed = coerce.parse_bool(S("true", "FALSE", "Yes", "no", "Sí", "1", "0", "", "maybe"))
     assert parsed.values.tolist()[:7] == [True, False, True, False, True, True, False]
