@@ -45,7 +45,9 @@ def outreach_day(as_of: date | None, timezone: str) -> date:
         return as_of
     scheduled = flow_run.scheduled_start_time
     moment = scheduled if isinstance(scheduled, datetime) else datetime.now(ZoneInfo("UTC"))
-    return moment.astimezone(ZoneInfo(timezone)).date()
+    local = moment.astimezone(ZoneInfo(timezone))
+    # A plain date: Prefect hands out pendulum objects, which database drivers cannot bind.
+    return date(local.year, local.month, local.day)
 
 
 @task(name="prepare-ledger", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)

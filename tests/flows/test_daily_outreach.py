@@ -218,3 +218,15 @@ def test_explain_and_hold_from_the_command_line(workspace: Path) -> None:
         )
     assert later == 0
     assert all(r.startswith("held: do not contact until 2026-12-31 (audit)") for r in reasons)
+
+
+def test_as_of_defaults_to_the_scheduled_day(workspace: Path) -> None:
+    """No --as-of (what `make run` and schedules do): the day comes from Prefect's scheduled
+    start, and it must reach the ledger as a plain date."""
+    state = daily_outreach(return_state=True)
+    assert state.is_completed(), state.message
+    summary = state.result()
+    assert type(date.fromisoformat(summary["as_of"])) is date
+    with engine_for(get_settings().ledger_url).connect() as conn:
+        days = conn.execute(sa.text("select distinct as_of from touches")).scalars().all()
+    assert [str(d) for d in days] == [summary["as_of"]]
