@@ -72,6 +72,18 @@ def codes(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
     return idx, pd.Series(encoded.dictionary.to_pandas().array, dtype="str")
 
 
+def positions(keys: pd.Series | pd.Index, table: pd.Series | pd.Index | list[str]) -> np.ndarray:
+    """Where each key sits in `table` (first occurrence; -1 when absent or missing), by
+    Arrow's hash lookup: the join on ids the decide step does many times over millions."""
+    key_array = arrow(keys if isinstance(keys, pd.Series) else pd.Series(keys, dtype="str"))
+    if isinstance(table, list):
+        values = pa.array(table, pa.large_string())
+    else:  # a Series or an Index: through pandas' Arrow-backed strings, not Python objects
+        values = arrow(table if isinstance(table, pd.Series) else pd.Series(table, dtype="str"))
+    found = pc.index_in(key_array, value_set=values)
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 def lookup(s: pd.Series, table: dict[str, str]) -> pd.Series:
     """Map values through `table` (missing keys → <NA>) with Arrow's hash lookup."""
     keys = pa.array(list(table.keys()), type=pa.string())

@@ -30,12 +30,6 @@ ANSWERED = {
 }
 
 
-def _codes(values: pd.Series, names: list[str]) -> np.ndarray:
-    """Position of each value in `names` (-1 when not there), via Arrow's hash lookup."""
-    found = pc.index_in(at.arrow(values), value_set=pa.array(names, pa.large_string()))
-    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
 def channel_affinity(linked: pd.DataFrame, as_of: dt.date, policy: OutreachPolicy) -> pd.DataFrame:
     """Wide frame: one row per contact with enough evidence, one affinity column per channel
     (channels without history there sit at their prior).
@@ -43,8 +37,8 @@ def channel_affinity(linked: pd.DataFrame, as_of: dt.date, policy: OutreachPolic
     Works on codes over the whole event table (no filtered copy of millions of rows)."""
     cfg = policy.affinity
     kinds = sorted(SENT | {k for ks in ANSWERED.values() for k in ks})
-    channel = _codes(linked["channel"], list(CHANNELS))
-    kind = _codes(linked["event_type"], kinds)
+    channel = at.positions(linked["channel"], list(CHANNELS))
+    kind = at.positions(linked["event_type"], kinds)
     connected = (kind == kinds.index("call_outcome")) & (linked["outcome"] == "connected").to_numpy(
         dtype=bool, na_value=False
     )

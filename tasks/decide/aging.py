@@ -13,8 +13,6 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from config.outreach_policy import OutreachPolicy
 from tasks import arrow_text as at
@@ -65,8 +63,7 @@ def invoice_aging(open_items: pd.DataFrame, as_of: dt.date, policy: OutreachPoli
     applied_key = applied["account_id"].astype("str") + "|" + applied["applies_to"].astype("str")
     applied_sum = applied["amount"].groupby(applied_key.to_numpy(), sort=False).sum()
     key = invoices["account_id"].astype("str") + "|" + invoices["doc_number"].astype("str")
-    found = pc.index_in(at.arrow(key), value_set=pa.array(applied_sum.index, pa.large_string()))
-    row = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    row = at.positions(key, applied_sum.index)
     paid = np.append(applied_sum.to_numpy(dtype="float64"), 0.0)[row]
     by_applications = invoices["amount"].to_numpy(dtype="float64") - paid
     remaining = invoices["open_amount"].to_numpy(dtype="float64", na_value=np.nan)

@@ -12,10 +12,10 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
 
 from config.outreach_policy import Cadence, OutreachPolicy, Step, TriggerStep
 from tasks import arrow_text as at
+from tasks.decide.cases import as_days
 
 STEP_COLUMNS = [
     "case_key", "account_id", "kind", "stage", "step", "template", "purpose", "channels",
@@ -44,13 +44,6 @@ def decision_rows(frame: pd.DataFrame, **values: object) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def _days(values: pd.Series) -> np.ndarray:
-    """UTC days of naive-UTC (or aware) timestamps, without going through Python objects."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype):
-        values = values.dt.tz_convert(None)
-    return pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
-
-
 def _iso(values: np.ndarray) -> np.ndarray:
     return np.datetime_as_string(values.astype("datetime64[D]"), unit="D").astype(object)
 
@@ -76,15 +69,10 @@ def _done_on(done: dict[str, pd.Series], cases: pd.DataFrame, step: str) -> np.n
     if step not in done or cases.empty:
         return days
     series = done[step]
-    found = pc.index_in(at.arrow(cases["case_key"]), value_set=at.arrow(series.index.to_series()))
-    row = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    row = at.positions(cases["case_key"], series.index)
     values = series.to_numpy(dtype="datetime64[D]")
     days[row >= 0] = values[row[row >= 0]]
     return days
-
-
-def _as_day_array(values: np.ndarray) -> np.ndarray:
-    return pd.to_datetime(pd.Series(values)).to_numpy(dtype="datetime64[D]")
 
 
 def _step_day(step: Step, cases: pd.DataFrame) -> np.ndarray:
@@ -101,7 +89,7 @@ def _engaged(
 ) -> np.ndarray:
     if what not in signals:
         return np.zeros(len(cases), dtype=bool)
-    at = _days(signals[what].reindex(cases["account_id"]))
+    at = as_days(signals[what].reindex(cases["account_id"]))
     return ~np.isnat(at) & (at >= since)
 
 
@@ -210,13 +198,13 @@ def _stage_steps(
 
 def _trigger_on(trigger: TriggerStep, cases: pd.DataFrame, signals: pd.DataFrame) -> np.ndarray:
     if trigger.event == "promise_to_pay":
-        on = _days(cases["promise_at"])
+        on = as_days(cases["promise_at"])
     elif trigger.event == "broken_promise":
-        on = _as_day_array(cases["broken_promise_on"].to_numpy())
+        on = as_days(cases["broken_promise_on"].to_numpy())
     else:
         column = "dispute" if trigger.event == "dispute" else "call_connected"
         on = (
-            _days(signals[column].reindex(cases["account_id"]))
+            as_days(signals[column].reindex(cases["account_id"]))
             if column in signals
             else (np.full(len(cases), _NAT))
         )

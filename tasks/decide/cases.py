@@ -30,8 +30,12 @@ def _date(value: dt.date) -> np.datetime64:
     return np.datetime64(value, "D")
 
 
-def _as_days(values: pd.Series | np.ndarray) -> np.ndarray:
-    return pd.to_datetime(pd.Series(values)).to_numpy(dtype="datetime64[D]")
+def as_days(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Calendar days (UTC days for timestamps) as datetime64[D], never via Python objects."""
+    values = pd.Series(values)
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert(None)
+    return pd.to_datetime(values).to_numpy(dtype="datetime64[D]")
 
 
 def case_keys(kind: str, account_id: pd.Series, opened_on: np.ndarray) -> np.ndarray:
@@ -70,15 +74,15 @@ def collections_cases(
     frame = _carry(chased, previous, "collections")
     new = frame["prev_opened"].isna().to_numpy()
     gone = (frame["_merge"] == "right_only").to_numpy()
-    opened = np.where(new, today, _as_days(frame["prev_opened"]))
+    opened = np.where(new, today, as_days(frame["prev_opened"]))
     same_stage = (frame["stage"] == frame["prev_stage"]).to_numpy()
-    stage_since = np.where(~new & same_stage, _as_days(frame["prev_stage_since"]), today)
+    stage_since = np.where(~new & same_stage, as_days(frame["prev_stage_since"]), today)
     out = pd.DataFrame(
         {
             "account_id": frame["account_id"].to_numpy(dtype=object),
             "kind": "collections",
             "stage": np.where(gone, frame["prev_stage"], frame["stage"]),
-            "stage_since": np.where(gone, _as_days(frame["prev_stage_since"]), stage_since),
+            "stage_since": np.where(gone, as_days(frame["prev_stage_since"]), stage_since),
             "opened_on": opened,
             "amount": frame["balance"].to_numpy(dtype="float64"),
             "currency": frame["currency"].to_numpy(dtype=object),
@@ -116,7 +120,7 @@ def _with_promises(
     p = promises.reindex(out["account_id"])
     made = pd.to_datetime(p["promise_at"]).to_numpy(dtype="datetime64[ns]")  # naive UTC
     made_day = made.astype("datetime64[D]")
-    due = _as_days(p["promise_date"]) + np.timedelta64(policy.cases.promise_grace_days, "D")
+    due = as_days(p["promise_date"]) + np.timedelta64(policy.cases.promise_grace_days, "D")
     # A promise whose due date (plus grace) passed long before this case opened belonged to
     # an earlier case; one made before opening and still pending pauses this one.
     opened = out["opened_on"].to_numpy(dtype="datetime64[D]")
@@ -129,7 +133,7 @@ def _with_promises(
     pausing = relevant & live & (today <= due)
     broken = relevant & live & (today > due) & ~kept
     out["promise_at"] = np.where(relevant, made, np.datetime64("NaT", "ns"))
-    out["promise_date"] = np.where(relevant, _as_days(p["promise_date"]), np.datetime64("NaT"))
+    out["promise_date"] = np.where(relevant, as_days(p["promise_date"]), np.datetime64("NaT"))
     out["promise_amount"] = np.where(relevant, promised, np.nan)
     out["broken_promise_on"] = np.where(broken, due + np.timedelta64(1, "D"), np.datetime64("NaT"))
     out["paused_until"] = np.where(pausing, due, np.datetime64("NaT"))
@@ -166,7 +170,7 @@ def _hold(out: pd.DataFrame, holds: pd.DataFrame, today: np.datetime64) -> pd.Da
         .drop_duplicates("account_id", keep="last")
         .set_index("account_id")
     )
-    until = _as_days(latest["until"].reindex(out["account_id"]))
+    until = as_days(latest["until"].reindex(out["account_id"]))
     why = latest["reason"].reindex(out["account_id"]).fillna("").to_numpy(dtype=object)
     hit = ~np.isnat(until) & (until >= today) & (out["status"].to_numpy() != "closed")
     out.loc[hit, "status"] = "paused"
@@ -194,7 +198,7 @@ def renewal_cases(
     """Open a case N days before the renewal date; close it when the deal is won or lost."""
     today = _date(as_of)
     r = current_renewals(renewals)
-    renew_on = _as_days(r["renewal_date"])
+    renew_on = as_days(r["renewal_date"])
     window = (renew_on - today).astype("timedelta64[D]").astype(np.int64)
     qualifies = (r["status"].to_numpy() == "open") & (
         window <= policy.cases.renewal_opens_days_before
@@ -212,15 +216,15 @@ def renewal_cases(
             "account_id": frame["account_id"].to_numpy(dtype=object),
             "kind": "renewal",
             "stage": "renewal",
-            "stage_since": np.where(new, today, _as_days(frame["prev_opened"])),
-            "opened_on": np.where(new, today, _as_days(frame["prev_opened"])),
+            "stage_since": np.where(new, today, as_days(frame["prev_opened"])),
+            "opened_on": np.where(new, today, as_days(frame["prev_opened"])),
             "amount": frame["amount"].to_numpy(dtype="float64"),
             "currency": frame["currency"].to_numpy(dtype=object),
             "segment": "",
             "open_invoices": np.nan,
             "worst_days_overdue": np.nan,
             "owner": frame["owner"].to_numpy(dtype=object),
-            "renewal_date": _as_days(frame["renewal_date"]),
+            "renewal_date": as_days(frame["renewal_date"]),
         }
     )
     out["status"] = np.where(gone, "closed", "open").astype(object)

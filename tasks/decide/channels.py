@@ -9,14 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from config.outreach_policy import OutreachPolicy
 from tasks import arrow_text as at
+from tasks.contacts.consent import MESSAGING
 from tasks.decide.cadences import decision_rows
 
 MOBILE_TYPES = ("mobile", "fixed_line_or_mobile")
-MESSAGING = ("whatsapp", "sms", "rcs")
 _ROLE_FLAG = {"collections": "receives_collections", "renewal": "receives_renewals"}
 _TIER = {"collections": "collections_tier", "renewal": "renewals_tier"}
 
@@ -105,7 +104,7 @@ def choose_channels(
         )  # fmt: skip
     ]
     seen_at = in_app_seen.to_numpy(dtype="datetime64[ns]")
-    seen_row = _rows(cands["golden_id"], in_app_seen.index)
+    seen_row = at.positions(cands["golden_id"], in_app_seen.index)
     seen = np.where(seen_row >= 0, seen_at[seen_row] if len(seen_at) else np.datetime64("NaT"),
                     np.datetime64("NaT"))  # fmt: skip
     window = pd.Timedelta(days=policy.in_app.active_within_days)
@@ -118,11 +117,11 @@ def choose_channels(
     opts = _options(cands)
     g = opts["golden_id"]
     ch = opts["channel"].to_numpy()
-    row = _rows(g, golden["golden_id"])  # every candidate's contact is in `golden`
+    row = at.positions(g, golden["golden_id"])  # every candidate's contact is in `golden`
     email = golden["email"].notna().to_numpy()[row]
     number = messaging_number(golden).notna().to_numpy()[row]
     phone = (golden["phone_e164"].notna() | golden["mobile_e164"].notna()).to_numpy()[row]
-    in_app = _rows(g, in_app_seen.index[in_app_seen.notna().to_numpy()]) >= 0
+    in_app = at.positions(g, in_app_seen.index[in_app_seen.notna().to_numpy()]) >= 0
     capable = np.select(
         [ch == "email", np.isin(ch, MESSAGING), ch == "voice", ch == "in_app"],
         [email, number, phone, in_app],
@@ -132,7 +131,7 @@ def choose_channels(
     basis = _basis(policy, ch, opts["purpose"].to_numpy())
     consented = np.where(basis == "granted", state == "granted", state != "denied")
     listed = suppressed["golden_id"].astype(str) + "|" + suppressed["channel"].astype(str)
-    where = _rows(g.astype(str) + "|" + opts["channel"].astype(str), listed)
+    where = at.positions(g.astype(str) + "|" + opts["channel"].astype(str), listed)
     reasons = np.append(suppressed["reason"].to_numpy(dtype=object), None)
     block_reason = reasons[where]
     is_blocked = where >= 0
@@ -202,19 +201,11 @@ def _basis(policy: OutreachPolicy, channel: np.ndarray, purpose: np.ndarray) -> 
     return out
 
 
-def _rows(keys: pd.Series | pd.Index, table: pd.Series | pd.Index) -> np.ndarray:
-    """Position of each key in `table` (-1 when absent), by Arrow's hash lookup."""
-    table = pd.Series(np.asarray(table, dtype=object)) if isinstance(table, pd.Index) else table
-    keys = pd.Series(np.asarray(keys, dtype=object)) if isinstance(keys, pd.Index) else keys
-    found = pc.index_in(at.arrow(keys), value_set=at.arrow(table))
-    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-
-
 def _consent_state(
     wide: pd.DataFrame, golden_id: pd.Series, channel: np.ndarray, purpose: np.ndarray
 ) -> np.ndarray:
     """The consent state of each option's (contact, channel, purpose), column by column."""
-    row = _rows(golden_id, wide.index)
+    row = at.positions(golden_id, wide.index)
     state = np.full(len(channel), "unknown", dtype=object)
     for column in wide.columns:
         c, p = column.split(":")
@@ -233,8 +224,7 @@ def _affinity_order(
     pref = opts["pref"].to_numpy(dtype="float64")
     if affinity.empty:
         return pref
-    row = pc.index_in(at.arrow(opts["golden_id"]), value_set=at.arrow(affinity.index.to_series()))
-    row = pc.fill_null(row, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    row = at.positions(opts["golden_id"], affinity.index)
     col = pd.Index(affinity.columns).get_indexer(opts["channel"].to_numpy())
     evidence = (row >= 0) & (col >= 0)
     aff = np.zeros(len(opts))

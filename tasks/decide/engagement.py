@@ -38,18 +38,19 @@ def end_of(as_of: dt.date) -> pd.Timestamp:
 
 def _digits(values: pd.Series) -> pd.Series:
     """A phone as bare digits, computed once per distinct string."""
-    return at.replace(values.astype("str"), r"[^0-9]", "")
+    idx, distinct = at.codes(values)
+    digits = at.arrow(at.replace(distinct, r"[^0-9]", ""))
+    return at.to_series(digits.take(pa.array(idx, mask=idx < 0)), values.index).astype("str")
 
 
 def _first_match(keys: pd.Series, table_keys: pd.Series, table_ids: pd.Series) -> np.ndarray:
     """Position in `table_ids` of the first row whose key equals each key (-1 when none).
 
     Arrow's hash lookup in C: a million keys against a million in a fraction of a second."""
-    known = pc.fill_null(at.arrow(table_keys), "")
-    position = pc.index_in(at.arrow(keys), value_set=known, skip_nulls=True)
-    position = pc.fill_null(position, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-    empty = pc.index_in(pa.array([""], pa.large_string()), value_set=known).to_pylist()[0]
-    if empty is not None:  # an empty key matches nothing
+    known = table_keys.astype("str").fillna("")
+    position = at.positions(keys, known)
+    empty = at.positions(pd.Series([""], dtype="str"), known)[0]
+    if empty >= 0:  # an empty key matches nothing
         position[position == empty] = -1
     return position
 
@@ -71,10 +72,7 @@ def link_events(
     by_mobile = _first_match(digits, _digits(golden["mobile_e164"]), golden["golden_id"])
     by_phone = _first_match(digits, _digits(golden["phone_e164"]), golden["golden_id"])
     # Source ids point into the source map; the rest into the golden table.
-    mapped = pc.index_in(
-        at.arrow(source_map["golden_id"]), value_set=at.arrow(golden["golden_id"])
-    ).to_numpy(zero_copy_only=False)
-    mapped = np.append(np.nan_to_num(mapped.astype("float64"), nan=-1).astype(np.int64), -1)
+    mapped = np.append(at.positions(source_map["golden_id"], golden["golden_id"]), -1)
     row = mapped[by_source]
     for other in (by_email, by_mobile, by_phone):
         row = np.where(row < 0, other, row)
@@ -98,8 +96,7 @@ def last_seen(linked: pd.DataFrame, by: str) -> pd.DataFrame:
     or a connected call) and `promise_at`."""
     wanted = [*SIGNAL_TYPES, "call_connected", "promise_to_pay"]
     ev = linked[linked[by].notna()]
-    kind = pc.index_in(at.arrow(ev["event_type"]), value_set=pa.array(wanted, pa.large_string()))
-    kind = pc.fill_null(kind, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    kind = at.positions(ev["event_type"], wanted)
     connected = ((ev["event_type"] == "call_outcome") & (ev["outcome"] == "connected")).to_numpy(
         dtype=bool, na_value=False
     )
@@ -134,10 +131,7 @@ def promises(linked: pd.DataFrame) -> pd.DataFrame:
 def paid_since(linked: pd.DataFrame, since: pd.Series) -> pd.Series:
     """Amount paid per account by payment events at or after `since` (per account)."""
     pay = linked[linked["event_type"] == "payment"]
-    found = pc.index_in(
-        at.arrow(pay["account_id"]), value_set=pa.array(since.index, pa.large_string())
-    )
-    row = pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    row = at.positions(pay["account_id"], since.index)
     start = np.append(since.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT"))[row]
     after = (row >= 0) & (pay["occurred_at"].to_numpy(dtype="datetime64[ns]") >= start)
     return pay.loc[after].groupby("account_id")["amount"].sum()

@@ -27,8 +27,12 @@ _BIT = {c: 1 << i for i, c in enumerate(CHANNELS)}
 _NAT = np.datetime64("NaT", "ns")
 
 
+_BITS_SET = np.array([bin(m).count("1") for m in range(64)], dtype=np.int64)
+
+
 def _popcount(mask: np.ndarray) -> np.ndarray:
-    return np.array([bin(int(m)).count("1") for m in range(64)], dtype=np.int64)[mask]
+    """Channels used, from a 6-bit channel mask."""
+    return _BITS_SET[mask]
 
 
 def schedule(
