@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from config.contacts_policy import PolicyError
 
+M = TypeVar("M", bound=BaseModel)
 OUTREACH_FILE = Path(__file__).resolve().parent / "outreach.yaml"
 Channel = Literal["email", "whatsapp", "sms", "rcs", "voice", "in_app"]
 Purpose = Literal["service", "marketing"]
@@ -249,6 +250,12 @@ def _alias(key: yaml.Node, part: Any) -> bool:
 
 
 def load_outreach_policy(path: Path = OUTREACH_FILE) -> OutreachPolicy:
+    return load_yaml_model(path, OutreachPolicy)
+
+
+def load_yaml_model(path: Path, model: type[M]) -> M:
+    """A YAML settings file validated by `model`; any problem is a PolicyError with the file,
+    the line and the field, so the user knows exactly what to fix."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -264,7 +271,7 @@ def load_outreach_policy(path: Path = OUTREACH_FILE) -> OutreachPolicy:
     if not isinstance(raw, dict):
         raise PolicyError(f"{path}: expected a mapping of settings at the top level")
     try:
-        return OutreachPolicy(**raw)
+        return model(**raw)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

@@ -58,10 +58,63 @@ class Settings(BaseSettings):
         default="ES", description="Phone region used when a contact has no country."
     )
 
-    # Provider credentials: only used with provider_mode=live.
-    sendgrid_api_key: SecretStr | None = None
+    # Where messages go. sandbox: the local provider sandbox (CADENCIA_SANDBOX_URL, or one
+    # started for the push and stopped after); outbox: JSON lines under the state directory;
+    # live: the real providers, with the credentials below (a missing one stops the push).
+    sandbox_url: str | None = Field(
+        default=None, description="A running `cadencia sandbox`; default: an embedded one."
+    )
+    # Public base URL of `cadencia webhooks` (status callbacks, unsubscribe links).
+    webhooks_url: str | None = None
+
+    # Who the messages come from and where people can act on them.
+    company_name: str = "Cadencia Demo S.L."
+    email_from: str = "cobros@example.com"
+    email_from_name: str | None = "Cadencia Demo"
+    support_email: str = "soporte@example.com"
+    support_phone: str = "+34 910 000 000"
+    pay_url: str = Field(
+        default="https://pay.example.com/{account_id}",
+        description="Payment link; {account_id} and {ref} are filled in per message.",
+    )
+    portal_url: str = "https://app.example.com"
+    unsubscribe_url: str = "https://example.com/unsubscribe/{ref}"
+
+    # Provider endpoints (defaults: the real APIs) and credentials (live mode only).
+    whatsapp_api_url: str = "https://graph.facebook.com"
+    whatsapp_api_version: str = "v21.0"
+    whatsapp_phone_number_id: str | None = None
     whatsapp_access_token: SecretStr | None = None
+    rbm_api_url: str = "https://rcsbusinessmessaging.googleapis.com"
+    rbm_agent_id: str | None = None
+    rbm_access_token: SecretStr | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = Field(
+        default=None, description="Sender number, or a Messaging Service SID (MG...)."
+    )
+    sendgrid_api_url: str = "https://api.sendgrid.com"
+    sendgrid_api_key: SecretStr | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    salesforce_instance_url: str | None = None
+    salesforce_access_token: SecretStr | None = None
+    hubspot_api_url: str = "https://api.hubapi.com"
+    hubspot_access_token: SecretStr | None = None
+    call_webhook_url: str | None = None
+    call_webhook_token: SecretStr | None = None
+    in_app_url: str | None = None
+    in_app_token: SecretStr | None = None
+
+    # Webhook verification secrets (`cadencia webhooks`).
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
+    rbm_client_token: SecretStr | None = None
+    sendgrid_webhook_public_key: str | None = None
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -104,6 +157,10 @@ class Settings(BaseSettings):
     @property
     def decisions_dir(self) -> Path:
         return (self.state_dir / "decisions").resolve()
+
+    @property
+    def outbox_dir(self) -> Path:
+        return (self.state_dir / "outbox").resolve()
 
 
 @lru_cache(maxsize=1)

@@ -1,5 +1,5 @@
-"""`cadencia` — the command line: run the daily flow, explain a decision, hold an account,
-generate sample exports."""
+"""`cadencia` — the command line: run the daily flow, dispatch due touches, run the provider
+sandbox and the webhook receiver, explain a decision, hold an account, generate exports."""
 
 from __future__ import annotations
 
@@ -90,6 +90,9 @@ def run(
             f" {plan['touches_new']} new in the ledger."
         )
         typer.echo(f"Decisions (cadencia explain ACCOUNT --as-of DAY): {plan['decisions_file']}")
+    delivery = data.get("delivery") if isinstance(data, dict) else None
+    if delivery:
+        _print_delivery(delivery)
     if isinstance(data, dict) and data.get("quarantine_file"):
         typer.echo(
             f"Quarantined rows (file, row, column, value, reason): {data['quarantine_file']}"
@@ -101,6 +104,63 @@ def run(
         typer.secho(f"Run failed:\n{state.message}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1)
     typer.secho("Run completed.", fg=typer.colors.GREEN)
+
+
+def _print_delivery(delivery: dict) -> None:
+    typer.echo(f"Delivery: {delivery['messages']} messages in {delivery['seconds']} s")
+    for row in delivery["channels"]:
+        typer.echo(
+            f"  {row['channel']:<9} sent {row['sent']:>6}  failed {row['failed']:>5}"
+            f"  unknown {row['unknown']:>4}  fell back {row['fell_back']:>4}"
+            f"  deferred {row['deferred']:>6}"
+        )
+
+
+@app.command()
+def dispatch() -> None:
+    """Send every planned touch whose moment has come (run it every few minutes)."""
+    _settings, _engine = _ledger()
+    from flows.dispatch import dispatch_due
+
+    state = dispatch_due(return_state=True)
+    data = state.result(raise_on_failure=False) if state.is_completed() else None
+    if isinstance(data, dict):
+        _print_delivery(data)
+    if not state.is_completed():
+        typer.secho(f"Dispatch failed:\n{state.message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def sandbox(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1")] = 8787,
+    webhooks_url: Annotated[
+        str | None,
+        typer.Option("--webhooks-url", help="Where to post status webhooks (cadencia webhooks)"),
+    ] = None,
+    record: Annotated[
+        Path | None, typer.Option("--record", help="Also append accepted messages to this JSONL")
+    ] = None,
+) -> None:
+    """Run the local provider sandbox (WhatsApp, RBM, Twilio, SendGrid, call tasks, in-app).
+
+    Point Cadencia at it with CADENCIA_SANDBOX_URL=http://127.0.0.1:PORT."""
+    from sandbox.server import serve
+
+    typer.echo(f"Provider sandbox on http://127.0.0.1:{port} (Ctrl+C to stop)")
+    serve("127.0.0.1", port, webhook_url=webhooks_url, record_file=record)
+
+
+@app.command()
+def webhooks(
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1")] = 8788,
+) -> None:
+    """Receive provider status and engagement webhooks (signatures verified) into the ledger."""
+    _settings, _engine = _ledger()
+    from tasks.deliver.webhooks import serve_webhooks
+
+    typer.echo(f"Webhook receiver on http://127.0.0.1:{port}/webhooks/... (Ctrl+C to stop)")
+    serve_webhooks("127.0.0.1", port)
 
 
 @app.command()

@@ -1,7 +1,7 @@
 """The daily outreach job, read top to bottom like its table of contents.
 
-ingest the exports → unify contacts → decide (cases, cadences, guardrails, plan) → summarise
-(deliver: a later issue).
+ingest the exports → unify contacts → decide (cases, cadences, guardrails, plan) → push what
+is due now (the rest goes out with the dispatch flow at its moment) → summarise.
 Each step is a Prefect task defined in `tasks/`; this file only wires them.
 """
 
@@ -20,11 +20,15 @@ from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from config.contacts_policy import PolicyError
-from config.outreach_policy import outreach_policy
+from config.delivery_policy import delivery_policy
+from config.outreach_policy import OutreachPolicy, outreach_policy
 from config.settings import get_settings, masked_url
+from flows.dispatch import push
 from tasks.contacts.build import unify_contacts_task
 from tasks.decide.plan import PlanInputs
 from tasks.decide.task import decide_outreach, renewals_frame
+from tasks.deliver.connect import DeliveryConfigError
+from tasks.deliver.templates import Catalogue, TemplateError, check_policy
 from tasks.ledger.db import engine_for, migrate
 from tasks.ledger.runs import finish_run, start_run
 from tasks.report.artifacts import (
@@ -74,8 +78,8 @@ def daily_outreach(as_of: date | None = None) -> State:
     run_id = start_run(engine, flow="daily_outreach", as_of=day, flow_run_id=_flow_run_id())
     try:
         mappings = load_mappings(settings)
-        outreach_policy()  # a bad policy file stops before any work
-    except (SourceFileError, PolicyError) as problem:
+        ready_to_send(outreach_policy())  # bad policy or templates stop before work
+    except (SourceFileError, PolicyError, TemplateError, DeliveryConfigError) as problem:
         finish_run(engine, run_id, status="failed", summary={"problems": [str(problem)]})
         return Failed(message=str(problem))
 
@@ -129,8 +133,23 @@ def daily_outreach(as_of: date | None = None) -> State:
     publish_plan(decided, day.isoformat())
     summary["plan"] = decided
 
+    # 4. Push what is due now through the providers; the dispatch flow sends the rest later.
+    try:
+        summary["delivery"] = push(settings, day.isoformat())
+    except DeliveryConfigError as problem:
+        finish_run(engine, run_id, status="failed", summary=summary)
+        return Failed(message=str(problem), data=summary)
+
     finish_run(engine, run_id, status="completed", summary=summary)
     return Completed(message=f"run {run_id} completed", data=summary)
+
+
+def ready_to_send(policy: OutreachPolicy) -> None:
+    """Delivery policy valid, every template the policy can use present in every locale."""
+    delivery_policy()
+    problems = check_policy(Catalogue.load(), policy)
+    if problems:
+        raise TemplateError("templates are not ready:\n  " + "\n  ".join(problems))
 
 
 def _flow_run_id() -> str | None:

@@ -144,8 +144,13 @@ def choose_channels(
     picked = opts["ok"].to_numpy() & (before == 1)
     chosen_opts = opts[picked]
     silenced = silence[chosen_opts["cand"].to_numpy()]
+    # The next allowed channel is the fallback when delivery on the chosen one fails for good.
+    second = opts[opts["ok"].to_numpy() & (before == 2)]
+    fallback = np.full(len(cands), None, dtype=object)
+    fallback[second["cand"].to_numpy()] = second["channel"].to_numpy()
     chosen = cands.iloc[chosen_opts["cand"].to_numpy()].assign(
         channel=chosen_opts["channel"].to_numpy(),
+        fallback_channel=fallback[chosen_opts["cand"].to_numpy()],
         choice=_texts(
             [silenced], ["active in the product: in-app only, other channels silent"], ""
         ),

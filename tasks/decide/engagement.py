@@ -74,6 +74,12 @@ def link_events(
     # Source ids point into the source map; the rest into the golden table.
     mapped = np.append(at.positions(source_map["golden_id"], golden["golden_id"]), -1)
     row = mapped[by_source]
+    if "golden_id" in ev:  # events from our own webhooks already know their contact
+        row = np.where(
+            ev["golden_id"].notna().to_numpy(),
+            _first_match(ev["golden_id"].astype("str"), golden["golden_id"], golden["golden_id"]),
+            row,
+        )
     for other in (by_email, by_mobile, by_phone):
         row = np.where(row < 0, other, row)
     pick = pa.array(row, type=pa.int64(), mask=row < 0)

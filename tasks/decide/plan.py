@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import resource
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +29,7 @@ from tasks.decide.schedule import schedule
 TOUCH_COLUMNS = [
     "idempotency_key", "case_key", "account_id", "kind", "stage", "step", "golden_id",
     "channel", "template", "purpose", "assignee", "send_at", "send_at_local", "time_zone",
-    "as_of", "status",
+    "as_of", "status", "message_ref", "fallback_channel", "context",
 ]  # fmt: skip
 HISTORY_COLUMNS = [
     "case_key",
@@ -49,7 +50,8 @@ PLAN_COLUMNS: dict[str, list[str]] = {
     "renewals": ["source_id", "account_id", "status", "renewal_date", "amount", "currency",
                  "owner", "last_modified"],
     "events": ["occurred_at", "event_type", "channel", "account_id", "contact_source_id",
-               "contact_email", "contact_phone", "amount", "promised_date", "outcome"],
+               "contact_email", "contact_phone", "amount", "promised_date", "outcome",
+               "golden_id"],
     "golden": ["golden_id", "account_id", "email", "phone_e164",
                "phone_type", "mobile_e164", "mobile_type", "region", "time_zone",
                "collections_tier", "renewals_tier", "receives_collections", "receives_renewals"],
@@ -159,6 +161,7 @@ def plan_outreach(
         chosen, inputs.golden, state.history, as_of, policy, fallback_tz
     )
     touches = _finish_touches(touches, cases, as_of, policy)
+    touches["context"] = message_context(touches["account_id"], invoices)
     clock.lap("schedule")
 
     parts = [_case_notes(cases), step_notes, channel_notes, schedule_notes,
@@ -199,7 +202,45 @@ def _finish_touches(
     t["send_at_local"] = _local_text(t["send_at"], t["tz"])
     t["as_of"] = as_of
     t["status"] = "planned"
+    t["message_ref"] = [str(uuid.uuid5(MESSAGE_REF_NAMESPACE, k)) for k in t["idempotency_key"]]
+    if "fallback_channel" not in t:
+        t["fallback_channel"] = None
+    t["context"] = None
     return t[TOUCH_COLUMNS + ["deferred", "local_day", "choice"]]
+
+
+# Our id for a message, echoed by providers: a UUID (RBM wants one) derived from the key, so
+# the same touch always carries the same id, whichever run or retry sends it.
+MESSAGE_REF_NAMESPACE = uuid.UUID("6f1d3c52-9a8e-4f0e-9b65-6361646e6369")
+CONTEXT_INVOICES = 10
+
+
+def message_context(account_ids: pd.Series, invoices: pd.DataFrame) -> list[dict | None]:
+    """Per touch, the account's open invoices (worst first, at most ten) for the message and
+    the agent's call brief: the ledger keeps cases, not invoices."""
+    if account_ids.empty:
+        return []
+    wanted = invoices[invoices["account_id"].isin(account_ids.unique())]
+    wanted = wanted.sort_values(["account_id", "days_overdue"], ascending=[True, False])
+    wanted = wanted[wanted.groupby("account_id").cumcount() < CONTEXT_INVOICES]
+    by_account: dict[str, list[dict]] = {}
+    # One pass over the (few) invoices of today's accounts: building JSON is per record anyway.
+    for account, number, due, amount, currency, days in zip(
+        wanted["account_id"].astype(object), wanted["doc_number"].astype(object),
+        pd.to_datetime(wanted["due_date"]).dt.strftime("%Y-%m-%d").astype(object),
+        wanted["open_amount"].round(2), wanted["currency"].astype(object),
+        wanted["days_overdue"], strict=True,
+    ):  # fmt: skip
+        by_account.setdefault(account, []).append(
+            {
+                "number": number,
+                "due_date": due,
+                "open_amount": float(amount),
+                "currency": currency,
+                "days_overdue": int(days),
+            }  # fmt: skip
+        )
+    return [({"invoices": by_account[a]} if a in by_account else None) for a in account_ids]
 
 
 def _local_text(moments: pd.Series, zones: pd.Series) -> np.ndarray:

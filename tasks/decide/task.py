@@ -25,9 +25,13 @@ def decide_outreach(
 ) -> tuple[Plan, dict[str, object]]:
     """Plan today's touches against what earlier runs did; record cases, touches, decisions."""
     from tasks.ledger.db import engine_for
-    from tasks.ledger.outreach import load_state, save_plan
+    from tasks.ledger.outreach import load_state, received_events, save_plan
 
     engine = engine_for(ledger_url)
+    # What providers told us since the last export (delivered, opened, replied, STOP...).
+    received = received_events(engine, as_of)
+    if not received.empty:
+        inputs.events = pd.concat([inputs.events, received], ignore_index=True)
     plan = plan_outreach(inputs, load_state(engine, as_of), as_of, outreach_policy(), timezone)
     inserted = save_plan(engine, run_id, plan)
     path = write_decisions(plan, decisions_dir, run_id)

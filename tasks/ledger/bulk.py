@@ -18,6 +18,7 @@ from contextlib import contextmanager
 import pandas as pd
 import sqlalchemy as sa
 
+from tasks.ledger.db import _json_dumps as json_dumps
 from tasks.ledger.models import UtcDateTime
 
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's storage format for DateTime on SQLite
@@ -38,6 +39,8 @@ def _column_values(frame: pd.DataFrame, table: sa.Table, name: str, dialect: str
         flags = values.astype("boolean")
         as_int = flags.astype("Int64")
         return as_int.astype(object).where(flags.notna(), None).tolist()
+    if isinstance(kind, sa.JSON):
+        return [json_dumps(v) if isinstance(v, dict | list) else None for v in values]
     if isinstance(kind, sa.Integer):
         numbers = pd.to_numeric(values, errors="coerce").astype("Int64")
         return numbers.astype(object).where(numbers.notna(), None).tolist()

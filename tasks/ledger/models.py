@@ -304,6 +304,8 @@ class Touch(Base):
         sa.Index("ix_touches_golden_id_send_at", "golden_id", "send_at"),
         sa.Index("ix_touches_status_send_at", "status", "send_at"),
     )
+    # Statuses: planned -> claimed -> sent | failed | unknown; planned -> expired;
+    # unknown -> sent (webhook evidence) | expired. See docs/deliver.md.
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     idempotency_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
@@ -331,6 +333,21 @@ class Touch(Base):
     time_zone: Mapped[str | None] = mapped_column(sa.String(64))
     # The send moment as the recipient reads it, e.g. "2026-11-20 09:00 Europe/Madrid".
     send_at_local: Mapped[str | None] = mapped_column(sa.String(100))
+    # Added in 0005: delivery. `message_ref` is our id for the message (a UUID derived from
+    # the idempotency key), echoed to providers and back in their webhooks.
+    message_ref: Mapped[str | None] = mapped_column(sa.String(36), unique=True)
+    claim_token: Mapped[str | None] = mapped_column(sa.String(36))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    error_code: Mapped[str | None] = mapped_column(sa.String(50))
+    # What the provider reported after the send: delivered, read, opened, clicked, bounced...
+    delivery_status: Mapped[str | None] = mapped_column(sa.String(20))
+    delivery_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # The next consented channel for the step, tried when this one fails permanently.
+    fallback_channel: Mapped[str | None] = mapped_column(sa.String(20))
+    fallback_of: Mapped[int | None] = mapped_column(BigId)
+    # For call tasks: the open invoices, promises and amounts the agent needs.
+    context: Mapped[dict[str, Any] | None] = mapped_column(Json)
 
 
 class Hold(Base):

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from tasks.decide.plan import HISTORY_COLUMNS, LedgerState, Plan
 from tasks.ledger.bulk import bulk_upsert, insert_new
-from tasks.ledger.models import Case, Contact, Hold, Suppression, Touch, utcnow
+from tasks.ledger.models import Case, Contact, Event, Hold, Suppression, Touch, utcnow
 
 _cases = Case.__table__
 _touches = Touch.__table__
@@ -92,6 +92,7 @@ CASE_WRITE = [
 TOUCH_WRITE = [
     "idempotency_key", "case_key", "account_id", "run_id", "golden_id", "step", "channel",
     "template", "purpose", "send_at", "status", "as_of", "assignee", "time_zone", "send_at_local",
+    "message_ref", "fallback_channel", "context",
 ]  # fmt: skip
 
 
@@ -129,6 +130,30 @@ def save_plan(engine: sa.Engine, run_id: int | None, plan: Plan) -> int:
         columns = ["golden_id", "channel", "reason", "since", "run_id"]
         insert_new(conn, _suppressions, fresh, columns, ["golden_id", "channel"])
     return inserted
+
+
+# Webhook events older than this no longer change decisions (affinity looks back ~6 months).
+EVENTS_LOOKBACK_DAYS = 200
+
+
+def received_events(engine: sa.Engine, as_of: dt.date) -> pd.DataFrame:
+    """Delivery and engagement events our webhooks recorded, shaped like exported events and
+    already linked to their contact (`golden_id`)."""
+    e = Event.__table__
+    since = dt.datetime.combine(as_of - dt.timedelta(days=EVENTS_LOOKBACK_DAYS), dt.time(), dt.UTC)
+    until = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), dt.UTC)
+    columns = ["occurred_at", "event_type", "channel", "account_id", "golden_id"]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(*[e.c[c] for c in columns]).where(
+                e.c.golden_id.is_not(None), e.c.occurred_at >= since, e.c.occurred_at < until
+            )
+        ).all()
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
+    for col in ("event_type", "channel", "account_id", "golden_id"):
+        frame[col] = frame[col].astype("str")
+    return frame
 
 
 def add_hold(engine: sa.Engine, account_id: str, until: dt.date, reason: str | None) -> None:

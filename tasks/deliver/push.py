@@ -1,0 +1,273 @@
+"""Push what is due: settle leftovers, check templates, then per channel claim → render →
+send → record, until nothing due is left. Used by the daily flow right after the plan and by
+the dispatch flow on a short interval; both get the same exactly-once guarantees because the
+ledger's claim, not the caller, decides who sends a touch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from config.delivery_policy import DeliveryPolicy
+from config.settings import Settings
+from tasks.deliver.connect import IDEMPOTENT, DeliveryConfigError, build_providers, provider_for
+from tasks.deliver.messages import build_messages
+from tasks.deliver.pacing import Pace
+from tasks.deliver.providers.base import Provider, Result
+from tasks.deliver.sender import send_batch
+from tasks.deliver.templates import Catalogue, locale_for
+from tasks.ledger import delivery as ledger
+from tasks.ledger.models import utcnow
+
+Clock = Callable[[], dt.datetime]
+Progress = Callable[[int, int], None]
+COUNTED = ("sent", "failed", "unknown", "fell_back", "retry_later")
+
+
+@dataclass
+class PushReport:
+    """What one push did, per channel, plus the housekeeping before it."""
+
+    by_channel: dict[str, Counter] = field(default_factory=dict)
+    housekeeping: dict[str, int] = field(default_factory=dict)
+    deferred: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def add(self, channel: str, what: str, n: int = 1) -> None:
+        self.by_channel.setdefault(channel, Counter())[what] += n
+
+    @property
+    def messages(self) -> int:
+        return sum(c[k] for c in self.by_channel.values() for k in ("sent", "failed", "unknown"))
+
+    def table(self) -> list[dict[str, Any]]:
+        channels = sorted(set(self.by_channel) | set(self.deferred))
+        return [
+            {
+                "channel": ch,
+                **{k: int(self.by_channel.get(ch, Counter())[k]) for k in COUNTED},
+                "deferred": int(self.deferred.get(ch, 0)),
+            }  # fmt: skip
+            for ch in channels
+        ]
+
+    def summary(self) -> dict[str, Any]:
+        return {"channels": self.table(), "housekeeping": self.housekeeping,
+                "messages": self.messages, "seconds": round(self.seconds, 2)}  # fmt: skip
+
+
+def check_templates(
+    engine: sa.Engine, catalogue: Catalogue, policy: DeliveryPolicy, now: dt.datetime
+) -> set[str]:
+    """Every template variant and locale due now exists and renders: otherwise stop before
+    anything is claimed. Returns the providers the due touches need."""
+    due = ledger.due_variants(engine, now)
+    needed: set[tuple[str, str, str]] = set()
+    providers: set[str] = set()
+    for template, channel, _purpose, language, country in due.itertuples(index=False):
+        provider = provider_for(channel, template, policy)
+        providers.add(provider)
+        variant = "voice_auto" if provider == "twilio_calls" else channel
+        needed.add((template, variant, locale_for(language, country)))
+    problems = catalogue.check(sorted(needed))
+    if problems:
+        raise DeliveryConfigError(
+            "templates are not ready, nothing was sent:\n  " + "\n  ".join(problems)
+        )
+    return providers
+
+
+def push_due(
+    engine: sa.Engine,
+    settings: Settings,
+    policy: DeliveryPolicy,
+    catalogue: Catalogue,
+    sandbox_url: str | None,
+    clock: Clock = utcnow,
+    progress: Progress | None = None,
+) -> PushReport:
+    started = time.perf_counter()
+    report = PushReport()
+    now = clock()
+    idempotent_channels = [c for c, p in policy.channels.items() if p in IDEMPOTENT]
+    report.housekeeping = ledger.housekeeping(
+        engine, now, policy.validity_hours, policy.claim_lease_seconds,
+        policy.unknown_expire_hours, idempotent_channels,
+    )  # fmt: skip
+    needed = check_templates(engine, catalogue, policy, now)
+    if needed:
+        total = sum(ledger.due_counts(engine, now).values())
+        providers = build_providers(settings, policy, needed, sandbox_url)
+        asyncio.run(_push(engine, settings, policy, catalogue, providers, clock, report,
+                          _Progress(total, progress)))  # fmt: skip
+    report.deferred = ledger.due_counts(engine, clock(), later=True)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+class _Progress:
+    def __init__(self, total: int, callback: Progress | None) -> None:
+        self.total, self.done, self.callback = total, 0, callback
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+
+async def _push(
+    engine: sa.Engine,
+    settings: Settings,
+    policy: DeliveryPolicy,
+    catalogue: Catalogue,
+    providers: dict[str, Provider],
+    clock: Clock,
+    report: PushReport,
+    progress: _Progress,
+) -> None:
+    paces = {name: Pace(policy.limit(name)) for name in providers}
+    channels = [c for c in policy.channels if c in ledger.due_counts(engine, clock())]
+    try:
+        await asyncio.gather(
+            *(
+                _channel_loop(
+                    engine,
+                    settings,
+                    policy,
+                    catalogue,
+                    providers,
+                    paces,
+                    channel,
+                    clock,
+                    report,
+                    progress,
+                )
+                for channel in channels
+            )  # fmt: skip
+        )
+    finally:
+        for provider in providers.values():
+            await provider.aclose()
+
+
+def _chunk(policy: DeliveryPolicy, provider: str) -> int:
+    """Claim about five seconds of work at the provider's pace: a crash strands little."""
+    rate = policy.limit(provider).per_second
+    return policy.batch_size if rate is None else max(10, min(policy.batch_size, int(rate * 5)))
+
+
+async def _channel_loop(
+    engine: sa.Engine,
+    settings: Settings,
+    policy: DeliveryPolicy,
+    catalogue: Catalogue,
+    providers: dict[str, Provider],
+    paces: dict[str, Pace],
+    channel: str,
+    clock: Clock,
+    report: PushReport,
+    progress: _Progress,
+) -> None:
+    automated = list(policy.automated_calls) if channel == "voice" else []
+    # Lanes: the channel's provider (for voice: people's call tasks), and automated calls.
+    lanes: list[tuple[str, list[str], list[str] | None]] = [
+        (policy.channels[channel], automated, None)
+    ]
+    if automated:
+        lanes.append(("twilio_calls", [], automated))
+    for provider, exclude, only in lanes:
+        if provider not in providers:
+            continue
+        while True:
+            token, rows = await asyncio.to_thread(
+                ledger.claim, engine, channel, clock(), _chunk(policy, provider), exclude, only
+            )
+            if rows.empty:
+                break
+            stalled = await _send_claimed(engine, settings, policy, catalogue, providers,
+                                          paces, rows, token, clock, report, progress)  # fmt: skip
+            if stalled:  # the provider keeps refusing: leave the rest for the next dispatch
+                break
+
+
+async def _send_claimed(
+    engine: sa.Engine,
+    settings: Settings,
+    policy: DeliveryPolicy,
+    catalogue: Catalogue,
+    providers: dict[str, Provider],
+    paces: dict[str, Pace],
+    rows: pd.DataFrame,
+    token: str,
+    clock: Clock,
+    report: PushReport,
+    progress: _Progress,
+) -> bool:
+    triples = zip(rows["id"], rows["channel"], rows["template"], strict=True)
+    provider_of = {int(i): provider_for(c, t, policy) for i, c, t in triples}
+    voice_cases = rows.loc[rows["channel"] == "voice", "case_key"].dropna().unique().tolist()
+    histories = await asyncio.to_thread(ledger.last_touches, engine, voice_cases)
+    ready, unsendable = build_messages(rows, provider_of, catalogue, settings, histories)
+    results = await send_batch(ready, providers, paces, policy.retries, on_done=progress)
+    by_id = rows.set_index("id", drop=False)
+    outcomes: list[ledger.Outcome] = []
+    fallbacks: list[dict[str, Any]] = []
+    suppressions: list[dict[str, Any]] = []
+    stalled = False
+    now = clock()
+    for item in unsendable:
+        row = by_id.loc[item.touch_id]
+        outcomes.append(ledger.Outcome(item.touch_id, "failed", None, None, item.reason, item.code))
+        report.add(row["channel"], "failed")
+        if item.code == "address" and _fallback(row, policy):
+            fallbacks.append(ledger.fallback_touch(row, now))
+            report.add(row["channel"], "fell_back")
+    for (message, provider), (result, _attempts) in zip(ready, results, strict=True):
+        row = by_id.loc[message.touch_id]
+        status = _status(result, int(row["attempts"]), policy)
+        if status == "planned":
+            stalled = True
+            report.add(message.channel, "retry_later")
+        else:
+            report.add(message.channel, status)
+        detail = None if result.outcome == "sent" else (result.detail or result.code)
+        if status == "failed" and result.outcome == "retryable":
+            detail = f"gave up after {int(row['attempts'])} pushes: {detail}"
+        outcomes.append(ledger.Outcome(message.touch_id, status, provider, result.provider_id,
+                                       detail, result.code))  # fmt: skip
+        if result.outcome == "permanent":
+            if result.suppress and row["golden_id"]:
+                suppressions.append({"golden_id": row["golden_id"], "channel": message.channel,
+                                     "reason": result.suppress, "since": now})  # fmt: skip
+            if result.fall_back and _fallback(row, policy):
+                fallbacks.append(ledger.fallback_touch(row, now))
+                report.add(message.channel, "fell_back")
+    await asyncio.to_thread(
+        ledger.record_outcomes, engine, token, outcomes, now,
+        pd.DataFrame(fallbacks) if fallbacks else None,
+        pd.DataFrame(suppressions) if suppressions else None,
+    )  # fmt: skip
+    return stalled
+
+
+def _status(result: Result, pushes: int, policy: DeliveryPolicy) -> str:
+    if result.outcome == "sent":
+        return "sent"
+    if result.outcome == "ambiguous":
+        return "unknown"
+    if result.outcome == "retryable":
+        return "planned" if pushes < policy.retries.max_pushes else "failed"
+    return "failed"
+
+
+def _fallback(row: pd.Series, policy: DeliveryPolicy) -> bool:
+    return bool(policy.fallback_on_permanent and isinstance(row["fallback_channel"], str))

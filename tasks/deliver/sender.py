@@ -1,0 +1,55 @@
+"""Send a batch of messages concurrently, each provider at its own pace, retrying what is
+safe to retry. Returns one final Result per message; the ledger decides what it means."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Sequence
+
+from config.delivery_policy import Retries
+from tasks.deliver.pacing import Pace, backoff
+from tasks.deliver.providers.base import Message, Provider, Result
+
+
+async def send_one(
+    message: Message, provider: Provider, pace: Pace, retries: Retries, rng: random.Random
+) -> tuple[Result, int]:
+    """(final result, attempts made). Only `retryable` answers are tried again."""
+    attempt = 0
+    while True:
+        attempt += 1
+        await pace.bucket.take()
+        async with pace.slots:
+            result = await provider.send(message)
+        if result.outcome != "retryable" or attempt >= retries.attempts:
+            return result, attempt
+        delay = backoff(attempt, retries, result.retry_after, rng)
+        if result.retry_after is not None or result.code in THROTTLED:
+            # The provider said slow down: everyone on this provider waits, not just us.
+            pace.bucket.pause(delay)
+        await asyncio.sleep(delay)
+
+
+# Codes that mean "you are too fast" rather than "I am broken" (pause the whole provider).
+THROTTLED = {"130429", "131056", "80007", "4", "20429", "429", "REQUEST_LIMIT_EXCEEDED"}
+
+
+async def send_batch(
+    messages: Sequence[tuple[Message, str]],
+    providers: dict[str, Provider],
+    paces: dict[str, Pace],
+    retries: Retries,
+    on_done: Callable[[int], None] | None = None,
+    seed: int | None = None,
+) -> list[tuple[Result, int]]:
+    """Every (message, provider name) sent concurrently; results in input order."""
+    rng = random.Random(seed)
+
+    async def one(message: Message, provider: str) -> tuple[Result, int]:
+        out = await send_one(message, providers[provider], paces[provider], retries, rng)
+        if on_done is not None:
+            on_done(1)
+        return out
+
+    return list(await asyncio.gather(*(one(m, p) for m, p in messages)))

@@ -1,0 +1,282 @@
+"""The ledger side of delivery: the state machine that makes sends exactly-once.
+
+planned --claim--> claimed --answer--> sent | failed | unknown | planned (retry later)
+planned --too late--> expired;  claimed, owner died --> unknown (or planned if the provider
+deduplicates);  unknown --webhook evidence--> sent;  unknown --no evidence in time--> expired
+
+A touch is claimed by one atomic UPDATE that only matches `planned` rows, before any request
+leaves; two runs (or a retry and a straggler) can never both own it. Results are written back
+only by the claim's owner (`claim_token`), so a process that lost its claim cannot overwrite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from tasks.decide.plan import MESSAGE_REF_NAMESPACE
+from tasks.ledger.bulk import insert_new
+from tasks.ledger.models import Case, Contact, Suppression, Touch
+
+_t = Touch.__table__
+_c = Contact.__table__
+_k = Case.__table__
+_s = Suppression.__table__
+
+TOUCH_PART = [
+    "id", "message_ref", "channel", "template", "purpose", "golden_id", "account_id",
+    "case_key", "step", "assignee", "send_at", "context", "fallback_channel", "attempts",
+    "idempotency_key", "as_of",
+]  # fmt: skip
+CONTACT_PART = [
+    "first_name", "last_name", "email", "mobile_e164", "mobile_type", "phone_e164",
+    "phone_type", "language", "country", "account_name",
+]  # fmt: skip
+CASE_PART = [
+    "kind", "stage", "amount", "currency", "open_invoices", "worst_days_overdue",
+    "renewal_date", "promise_date", "promise_amount", "owner",
+]  # fmt: skip
+MESSAGE_COLUMNS = TOUCH_PART + CONTACT_PART + CASE_PART
+
+
+def housekeeping(
+    engine: sa.Engine,
+    now: dt.datetime,
+    validity_hours: dict[str, float],
+    lease_seconds: float,
+    unknown_expire_hours: float,
+    idempotent_channels: Iterable[str],
+) -> dict[str, int]:
+    """Before a push: settle what earlier pushes left behind. Returns counts per change."""
+    idempotent = list(idempotent_channels)
+    stale = now - dt.timedelta(seconds=lease_seconds)
+    counts: dict[str, int] = {}
+    with engine.begin() as conn:
+        claimed_stale = (_t.c.status == "claimed") & (_t.c.claimed_at < stale)
+        counts["reclaimed"] = conn.execute(
+            sa.update(_t).where(claimed_stale, _t.c.channel.in_(idempotent))
+            .values(status="planned", claim_token=None,
+                    error="claim expired; the provider deduplicates, so it is sent again")
+        ).rowcount  # fmt: skip
+        counts["unknown"] = conn.execute(
+            sa.update(_t).where(claimed_stale)
+            .values(status="unknown", claim_token=None,
+                    error="claimed by a run that stopped mid-batch; awaiting provider evidence")
+        ).rowcount  # fmt: skip
+        give_up = now - dt.timedelta(hours=unknown_expire_hours)
+        counts["unknown_expired"] = conn.execute(
+            sa.update(_t).where(_t.c.status == "unknown", _t.c.claimed_at < give_up)
+            .values(status="expired",
+                    error=f"send not confirmed by the provider within {unknown_expire_hours:g} h;"
+                          " not resent")
+        ).rowcount  # fmt: skip
+        expired = 0
+        default = validity_hours["default"]
+        special = {k: v for k, v in validity_hours.items() if k != "default"}
+        for channel, hours in [*special.items(), (None, default)]:
+            where = [_t.c.status == "planned", _t.c.send_at < now - dt.timedelta(hours=hours)]
+            where.append(_t.c.channel == channel if channel else _t.c.channel.not_in(special))
+            expired += conn.execute(
+                sa.update(_t).where(*where)
+                .values(status="expired", error=f"not sent within {hours:g} h of its send time")
+            ).rowcount  # fmt: skip
+        counts["expired"] = expired
+    return counts
+
+
+def due_variants(engine: sa.Engine, now: dt.datetime) -> pd.DataFrame:
+    """Distinct (template, channel, purpose, language, country) of the touches due now: what
+    the template check must cover before anything is claimed."""
+    query = (
+        sa.select(_t.c.template, _t.c.channel, _t.c.purpose, _c.c.language, _c.c.country)
+        .join(_c, _c.c.golden_id == _t.c.golden_id, isouter=True)
+        .where(_t.c.status == "planned", _t.c.send_at <= now)
+        .distinct()
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return pd.DataFrame(rows, columns=["template", "channel", "purpose", "language", "country"])
+
+
+def due_counts(engine: sa.Engine, now: dt.datetime, later: bool = False) -> dict[str, int]:
+    """Planned touches due now (or, with `later`, due after now), per channel."""
+    when = _t.c.send_at > now if later else _t.c.send_at <= now
+    query = (
+        sa.select(_t.c.channel, sa.func.count())
+        .where(_t.c.status == "planned", when)
+        .group_by(_t.c.channel)
+    )
+    with engine.connect() as conn:
+        return {channel: int(n) for channel, n in conn.execute(query).all()}
+
+
+def claim(
+    engine: sa.Engine,
+    channel: str,
+    now: dt.datetime,
+    limit: int,
+    exclude_templates: Sequence[str] = (),
+    only_templates: Sequence[str] | None = None,
+) -> tuple[str, pd.DataFrame]:
+    """Atomically take up to `limit` due touches of one channel; returns (token, rows).
+
+    On PostgreSQL concurrent claimers skip each other's locked rows; on SQLite the write lock
+    serialises them. Either way the outer `status = 'planned'` makes a second claim a no-op."""
+    token = str(uuid.uuid4())
+    pick = (
+        sa.select(_t.c.id)
+        .where(_t.c.status == "planned", _t.c.channel == channel, _t.c.send_at <= now)
+        .order_by(_t.c.send_at, _t.c.id)
+        .limit(limit)
+    )
+    if exclude_templates:
+        pick = pick.where(_t.c.template.not_in(list(exclude_templates)))
+    if only_templates is not None:
+        pick = pick.where(_t.c.template.in_(list(only_templates)))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        conn.execute(
+            sa.update(_t)
+            .where(_t.c.id.in_(pick.scalar_subquery()), _t.c.status == "planned")
+            .values(status="claimed", claim_token=token, claimed_at=now,
+                    attempts=_t.c.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+    return token, claimed_rows(engine, token)
+
+
+def claimed_rows(engine: sa.Engine, token: str) -> pd.DataFrame:
+    """The claimed touches with what their messages need: contact, case, context."""
+    touch_cols = [_t.c[c] for c in TOUCH_PART]
+    contact_cols = [_c.c[c] for c in CONTACT_PART]
+    case_cols = [_k.c[c] for c in CASE_PART]
+    query = (
+        sa.select(*touch_cols, *contact_cols, *case_cols)
+        .join(_c, _c.c.golden_id == _t.c.golden_id, isouter=True)
+        .join(_k, _k.c.case_key == _t.c.case_key, isouter=True)
+        .where(_t.c.claim_token == token)
+        .order_by(_t.c.id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return pd.DataFrame(rows, columns=MESSAGE_COLUMNS)
+
+
+def last_touches(engine: sa.Engine, case_keys: Sequence[str], per_case: int = 5) -> dict:
+    """The most recent touches per case, for call briefs."""
+    if not case_keys:
+        return {}
+    query = (
+        sa.select(_t.c.case_key, _t.c.send_at, _t.c.channel, _t.c.step, _t.c.status)
+        .where(_t.c.case_key.in_(list(case_keys)), _t.c.status.in_(("sent", "unknown")))
+        .order_by(_t.c.case_key, _t.c.send_at.desc())
+    )
+    out: dict[str, list[dict[str, Any]]] = {}
+    with engine.connect() as conn:
+        for case_key, at, channel, step, status in conn.execute(query):
+            items = out.setdefault(case_key, [])
+            if len(items) < per_case:
+                items.append({"at": at, "channel": channel, "step": step, "status": status})
+    return out
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one claimed touch ended as in this push."""
+
+    touch_id: int
+    status: str  # sent | failed | unknown | planned
+    provider: str | None = None
+    provider_id: str | None = None
+    error: str | None = None
+    error_code: str | None = None
+
+
+def record_outcomes(
+    engine: sa.Engine,
+    token: str,
+    outcomes: Sequence[Outcome],
+    now: dt.datetime,
+    fallbacks: pd.DataFrame | None = None,
+    suppressions: pd.DataFrame | None = None,
+) -> None:
+    """Write a batch's results in one transaction, only where we still own the claim."""
+    if not outcomes:
+        return
+    stmt = (
+        sa.update(_t)
+        .where(_t.c.id == sa.bindparam("tid"), _t.c.claim_token == token)
+        .values(
+            status=sa.bindparam("st"),
+            provider=sa.bindparam("pv"),
+            provider_message_id=sa.bindparam("pid"),
+            error=sa.bindparam("err"),
+            error_code=sa.bindparam("code"),
+            sent_at=sa.bindparam("sent"),
+            claim_token=sa.bindparam("keep"),
+        )
+    )
+    params = [
+        {
+            "tid": o.touch_id,
+            "st": o.status,
+            "pv": o.provider,
+            "pid": o.provider_id,
+            "err": o.error,
+            "code": o.error_code,
+            "sent": now if o.status == "sent" else None,
+            # An ambiguous send keeps nothing to own; a retry later is claimed afresh.
+            "keep": None,
+        }
+        for o in outcomes
+    ]
+    with engine.begin() as conn:
+        conn.execute(stmt, params)
+        if fallbacks is not None and not fallbacks.empty:
+            insert_new(conn, _t, fallbacks, list(fallbacks.columns), ["idempotency_key"])
+        if suppressions is not None and not suppressions.empty:
+            insert_new(conn, _s, suppressions, list(suppressions.columns),
+                       ["golden_id", "channel"])  # fmt: skip
+
+
+def touch_statuses(engine: sa.Engine, as_of: dt.date | None = None) -> dict[str, dict[str, int]]:
+    """Touches per channel and status (for one plan day, or all)."""
+    query = sa.select(_t.c.channel, _t.c.status, sa.func.count()).group_by(
+        _t.c.channel, _t.c.status
+    )
+    if as_of is not None:
+        query = query.where(_t.c.as_of == as_of)
+    out: dict[str, dict[str, int]] = {}
+    with engine.connect() as conn:
+        for channel, status, n in conn.execute(query):
+            out.setdefault(channel, {})[status] = int(n)
+    return out
+
+
+def fallback_touch(row: pd.Series | dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """The same step on the next consented channel, due at once. Its key derives from the
+    failed touch's, so however often the failure is reported, it exists (and is sent) once."""
+    key = f"{row['idempotency_key']}|fallback:{row['fallback_channel']}"
+    return {
+        "idempotency_key": key,
+        "message_ref": str(uuid.uuid5(MESSAGE_REF_NAMESPACE, key)),
+        "case_key": row["case_key"],
+        "account_id": row["account_id"],
+        "golden_id": row["golden_id"],
+        "step": row["step"],
+        "channel": row["fallback_channel"],
+        "template": row["template"],
+        "purpose": row["purpose"],
+        "send_at": now,
+        "status": "planned",
+        "as_of": row["as_of"],
+        "fallback_of": int(row["id"]),
+        "context": row["context"],
+    }
