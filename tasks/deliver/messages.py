@@ -14,10 +14,9 @@ from typing import Any
 import pandas as pd
 
 from config.settings import Settings
+from tasks.decide.channels import MOBILE_TYPES
 from tasks.deliver.providers.base import Message
 from tasks.deliver.templates import Catalogue, TemplateError, locale_for
-
-MOBILE_TYPES = {"mobile", "fixed_line_or_mobile"}
 
 
 @dataclass(frozen=True)

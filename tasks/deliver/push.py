@@ -107,8 +107,9 @@ def push_due(
     if needed:
         total = sum(ledger.due_counts(engine, now).values())
         providers = build_providers(settings, policy, needed, sandbox_url)
-        asyncio.run(_push(engine, settings, policy, catalogue, providers, clock, report,
-                          _Progress(total, progress)))  # fmt: skip
+        pushing = _push(engine, settings, policy, catalogue, providers, sandbox_url, clock,
+                        report, _Progress(total, progress))  # fmt: skip
+        asyncio.run(pushing)
     report.deferred = ledger.due_counts(engine, clock(), later=True)
     report.seconds = time.perf_counter() - started
     return report
@@ -130,30 +131,31 @@ async def _push(
     policy: DeliveryPolicy,
     catalogue: Catalogue,
     providers: dict[str, Provider],
+    sandbox_url: str | None,
     clock: Clock,
     report: PushReport,
     progress: _Progress,
 ) -> None:
     paces = {name: Pace(policy.limit(name)) for name in providers}
-    channels = [c for c in policy.channels if c in ledger.due_counts(engine, clock())]
+    stalled: set[str] = set()
     try:
-        await asyncio.gather(
-            *(
-                _channel_loop(
-                    engine,
-                    settings,
-                    policy,
-                    catalogue,
-                    providers,
-                    paces,
-                    channel,
-                    clock,
-                    report,
-                    progress,
-                )
+        # Rounds: fallbacks created in one round are due at once, maybe on another channel.
+        while True:
+            due = ledger.due_counts(engine, clock())
+            channels = [c for c in policy.channels if c in due and c not in stalled]
+            if not channels:
+                break
+            missing = {provider_for(c, "", policy) for c in channels} - set(providers)
+            if missing:  # a fallback onto a channel nobody needed at the start
+                providers.update(build_providers(settings, policy, missing, sandbox_url))
+                paces.update({name: Pace(policy.limit(name)) for name in missing})
+            loops = [
+                _channel_loop(engine, settings, policy, catalogue, providers, paces, channel,
+                              clock, report, progress)
                 for channel in channels
-            )  # fmt: skip
-        )
+            ]  # fmt: skip
+            gave_up = await asyncio.gather(*loops)
+            stalled |= {c for c, g in zip(channels, gave_up, strict=True) if g}
     finally:
         for provider in providers.values():
             await provider.aclose()
@@ -176,7 +178,9 @@ async def _channel_loop(
     clock: Clock,
     report: PushReport,
     progress: _Progress,
-) -> None:
+) -> bool:
+    """Claim, send and record chunks of one channel until none is due; True when it gave up
+    (the provider kept refusing: the rest waits for the next dispatch)."""
     automated = list(policy.automated_calls) if channel == "voice" else []
     # Lanes: the channel's provider (for voice: people's call tasks), and automated calls.
     lanes: list[tuple[str, list[str], list[str] | None]] = [
@@ -196,7 +200,8 @@ async def _channel_loop(
             stalled = await _send_claimed(engine, settings, policy, catalogue, providers,
                                           paces, rows, token, clock, report, progress)  # fmt: skip
             if stalled:  # the provider keeps refusing: leave the rest for the next dispatch
-                break
+                return True
+    return False
 
 
 async def _send_claimed(

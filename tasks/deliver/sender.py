@@ -19,8 +19,10 @@ async def send_one(
     attempt = 0
     while True:
         attempt += 1
-        await pace.bucket.take()
         async with pace.slots:
+            # The token is taken last, right before the request leaves: the provider counts
+            # arrivals, so nothing may sit between the two.
+            await pace.bucket.take()
             result = await provider.send(message)
         if result.outcome != "retryable" or attempt >= retries.attempts:
             return result, attempt
