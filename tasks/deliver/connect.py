@@ -16,6 +16,7 @@ from tasks.deliver.providers.base import Provider
 from tasks.deliver.providers.call_tasks import CallWebhook, HubSpotTasks, SalesforceTasks
 from tasks.deliver.providers.in_app import InApp
 from tasks.deliver.providers.outbox import Outbox
+from tasks.deliver.providers.pool import ClientPool
 from tasks.deliver.providers.rbm import RcsBusinessMessaging
 from tasks.deliver.providers.sendgrid import SendGrid
 from tasks.deliver.providers.smtp import Smtp
@@ -73,15 +74,14 @@ def build_providers(
         return {name: Outbox(name, Path(settings.outbox_dir)) for name in needed}
     sandbox = sandbox_url is not None
     base = sandbox_url.rstrip("/") if sandbox_url else None
-    callback = f"{settings.webhooks_url.rstrip('/')}/twilio" if settings.webhooks_url else None
+    hooks = settings.webhooks_url.rstrip("/") if settings.webhooks_url else None
+    callback = f"{hooks}/webhooks/twilio" if hooks else None  # `cadencia webhooks` serves it
     timeouts = policy.timeouts
 
     def client(name: str) -> httpx.AsyncClient:
-        conns = policy.limit(name).concurrency
-        return httpx.AsyncClient(
-            timeout=httpx.Timeout(timeouts.read_seconds, connect=timeouts.connect_seconds),
-            limits=httpx.Limits(max_connections=conns, max_keepalive_connections=conns),
-        )
+        timeout = httpx.Timeout(timeouts.read_seconds, connect=timeouts.connect_seconds)
+        # Client-like: the providers only call post/patch/aclose.
+        return ClientPool(policy.limit(name).concurrency, timeout)  # type: ignore[return-value]
 
     s, sb = settings, sandbox
     out: dict[str, Provider] = {}

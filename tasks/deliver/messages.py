@@ -11,8 +11,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
 from config.settings import Settings
 from tasks.decide.channels import MOBILE_TYPES
 from tasks.deliver.providers.base import Message
@@ -45,7 +43,7 @@ def recipient(row: dict[str, Any], channel: str, provider: str) -> str | None:
 
 
 def _date(value: Any) -> dt.date | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if value is None:
         return None
     if isinstance(value, dt.datetime):
         return value.date()
@@ -55,9 +53,7 @@ def _date(value: Any) -> dt.date | None:
 
 
 def _number(value: Any) -> float | None:
-    if value is None or pd.isna(value):
-        return None
-    return float(value)
+    return None if value is None else float(value)
 
 
 def template_context(
@@ -85,8 +81,7 @@ def template_context(
         "amount": _number(row["amount"]) or 0.0,
         "currency": row["currency"] or (invoices[0]["currency"] if invoices else "EUR"),
         "open_invoices": int(row["open_invoices"] or len(invoices)),
-        "worst_days_overdue": None if pd.isna(row["worst_days_overdue"])
-        else int(row["worst_days_overdue"]),
+        "worst_days_overdue": row["worst_days_overdue"],
         "due_date": min(dues) if dues else None,
         "renewal_date": _date(row["renewal_date"]),
         "promise_date": _date(row["promise_date"]),
@@ -105,7 +100,7 @@ def template_context(
 
 
 def build_messages(
-    rows: pd.DataFrame,
+    rows: list[dict[str, Any]],
     provider_of: dict[int, str],
     catalogue: Catalogue,
     settings: Settings,
@@ -114,8 +109,8 @@ def build_messages(
     """(messages with their provider, touches that cannot be sent and why)."""
     ready: list[tuple[Message, str]] = []
     unsendable: list[Unsendable] = []
-    for row in rows.to_dict("records"):
-        tid = int(row["id"])
+    for row in rows:
+        tid = row["id"]
         provider = provider_of[tid]
         channel = row["channel"]
         to = recipient(row, channel, provider)
@@ -131,8 +126,9 @@ def build_messages(
         except TemplateError as problem:
             unsendable.append(Unsendable(tid, str(problem), "template"))
             continue
-        send_at = pd.Timestamp(row["send_at"])
-        send_at = send_at.tz_localize("UTC") if send_at.tzinfo is None else send_at
+        send_at = row["send_at"]
+        if send_at.tzinfo is None:
+            send_at = send_at.replace(tzinfo=dt.UTC)
         ready.append(
             (
                 Message(
@@ -149,7 +145,7 @@ def build_messages(
                     account_id=row["account_id"],
                     golden_id=row["golden_id"],
                     case_key=row["case_key"],
-                    send_at=send_at.to_pydatetime(),
+                    send_at=send_at,
                     context=call_context(context) if channel == "voice" else {},
                 ),
                 provider,

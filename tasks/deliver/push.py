@@ -195,7 +195,7 @@ async def _channel_loop(
             token, rows = await asyncio.to_thread(
                 ledger.claim, engine, channel, clock(), _chunk(policy, provider), exclude, only
             )
-            if rows.empty:
+            if not rows:
                 break
             stalled = await _send_claimed(engine, settings, policy, catalogue, providers,
                                           paces, rows, token, clock, report, progress)  # fmt: skip
@@ -211,33 +211,32 @@ async def _send_claimed(
     catalogue: Catalogue,
     providers: dict[str, Provider],
     paces: dict[str, Pace],
-    rows: pd.DataFrame,
+    rows: list[dict[str, Any]],
     token: str,
     clock: Clock,
     report: PushReport,
     progress: _Progress,
 ) -> bool:
-    triples = zip(rows["id"], rows["channel"], rows["template"], strict=True)
-    provider_of = {int(i): provider_for(c, t, policy) for i, c, t in triples}
-    voice_cases = rows.loc[rows["channel"] == "voice", "case_key"].dropna().unique().tolist()
+    provider_of = {r["id"]: provider_for(r["channel"], r["template"], policy) for r in rows}
+    voice_cases = sorted({r["case_key"] for r in rows if r["channel"] == "voice" and r["case_key"]})
     histories = await asyncio.to_thread(ledger.last_touches, engine, voice_cases)
     ready, unsendable = build_messages(rows, provider_of, catalogue, settings, histories)
     results = await send_batch(ready, providers, paces, policy.retries, on_done=progress)
-    by_id = rows.set_index("id", drop=False)
+    by_id = {r["id"]: r for r in rows}
     outcomes: list[ledger.Outcome] = []
     fallbacks: list[dict[str, Any]] = []
     suppressions: list[dict[str, Any]] = []
     stalled = False
     now = clock()
     for item in unsendable:
-        row = by_id.loc[item.touch_id]
+        row = by_id[item.touch_id]
         outcomes.append(ledger.Outcome(item.touch_id, "failed", None, None, item.reason, item.code))
         report.add(row["channel"], "failed")
         if item.code == "address" and _fallback(row, policy):
             fallbacks.append(ledger.fallback_touch(row, now))
             report.add(row["channel"], "fell_back")
     for (message, provider), (result, _attempts) in zip(ready, results, strict=True):
-        row = by_id.loc[message.touch_id]
+        row = by_id[message.touch_id]
         status = _status(result, int(row["attempts"]), policy)
         if status == "planned":
             stalled = True
@@ -274,5 +273,5 @@ def _status(result: Result, pushes: int, policy: DeliveryPolicy) -> str:
     return "failed"
 
 
-def _fallback(row: pd.Series, policy: DeliveryPolicy) -> bool:
+def _fallback(row: dict[str, Any], policy: DeliveryPolicy) -> bool:
     return bool(policy.fallback_on_permanent and isinstance(row["fallback_channel"], str))

@@ -123,7 +123,7 @@ def claim(
     limit: int,
     exclude_templates: Sequence[str] = (),
     only_templates: Sequence[str] | None = None,
-) -> tuple[str, pd.DataFrame]:
+) -> tuple[str, list[dict[str, Any]]]:
     """Atomically take up to `limit` due touches of one channel; returns (token, rows).
 
     On PostgreSQL concurrent claimers skip each other's locked rows; on SQLite the write lock
@@ -152,8 +152,10 @@ def claim(
     return token, claimed_rows(engine, token)
 
 
-def claimed_rows(engine: sa.Engine, token: str) -> pd.DataFrame:
-    """The claimed touches with what their messages need: contact, case, context."""
+def claimed_rows(engine: sa.Engine, token: str) -> list[dict[str, Any]]:
+    """The claimed touches with what their messages need: contact, case, context. Plain
+    dicts: each becomes one message, and per-row pandas access would cost more than the
+    send."""
     touch_cols = [_t.c[c] for c in TOUCH_PART]
     contact_cols = [_c.c[c] for c in CONTACT_PART]
     case_cols = [_k.c[c] for c in CASE_PART]
@@ -165,8 +167,7 @@ def claimed_rows(engine: sa.Engine, token: str) -> pd.DataFrame:
         .order_by(_t.c.id)
     )
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    return pd.DataFrame(rows, columns=MESSAGE_COLUMNS)
+        return [dict(row) for row in conn.execute(query).mappings()]
 
 
 def last_touches(engine: sa.Engine, case_keys: Sequence[str], per_case: int = 5) -> dict:

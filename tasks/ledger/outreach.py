@@ -134,6 +134,7 @@ def save_plan(engine: sa.Engine, run_id: int | None, plan: Plan) -> int:
 
 # Webhook events older than this no longer change decisions (affinity looks back ~6 months).
 EVENTS_LOOKBACK_DAYS = 200
+ENGAGEMENT = ("delivered", "opened", "clicked", "read", "replied", "in_app_seen")
 
 
 def received_events(engine: sa.Engine, as_of: dt.date) -> pd.DataFrame:
@@ -146,7 +147,12 @@ def received_events(engine: sa.Engine, as_of: dt.date) -> pd.DataFrame:
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(*[e.c[c] for c in columns]).where(
-                e.c.golden_id.is_not(None), e.c.occurred_at >= since, e.c.occurred_at < until
+                e.c.golden_id.is_not(None),
+                e.c.occurred_at >= since,
+                e.c.occurred_at < until,
+                # Engagement only: the receiver already put bounces, STOPs and undeliverable
+                # numbers on the suppression list, with the provider's exact reason.
+                e.c.event_type.in_(ENGAGEMENT),
             )
         ).all()
     frame = pd.DataFrame(rows, columns=columns)

@@ -278,7 +278,8 @@ url, sandbox, state, rate = sys.argv[1:5]
 policy = delivery_policy()
 limit = Limit(per_second=float(rate), burst=5, concurrency=16)
 policy = policy.model_copy(update={"providers": {**policy.providers, "whatsapp": limit}})
-report = push_due(engine_for(url), Settings(state_dir=state, webhooks_url="http://127.0.0.1:9"), policy, Catalogue.load(), sandbox)
+settings = Settings(state_dir=state, webhooks_url="http://127.0.0.1:9")
+report = push_due(engine_for(url), settings, policy, Catalogue.load(), sandbox)
 print(report.messages, flush=True)
 """
 

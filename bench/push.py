@@ -1,0 +1,154 @@
+"""Delivery throughput against the provider sandbox (a separate process, like a real API).
+
+1. limited: WhatsApp at 80 msg/s, the sandbox enforcing 80/s: achieved rate and rate-limit
+   errors (targets: >= 95% of the limit, zero errors);
+2. unlimited: messages per second end to end (claim, render, send, record on SQLite);
+3. bare: a plain httpx loop (same concurrency) against the same sandbox, for comparison.
+
+    .venv/bin/python bench/push.py [--limited 2400] [--unlimited 20000] [--bare 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from config.delivery_policy import Limit, delivery_policy  # noqa: E402
+from config.settings import Settings  # noqa: E402
+from tasks.deliver.push import push_due  # noqa: E402
+from tasks.deliver.templates import Catalogue  # noqa: E402
+from tasks.ledger.db import engine_for, migrate  # noqa: E402
+from tasks.sample_data.due_touches import seed_due_touches  # noqa: E402
+
+CONCURRENCY = 64
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sandbox:
+    """`python -m sandbox` in its own process, without webhooks."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sandbox", "--port", str(self.port), "--no-webhooks"],
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{self.url}/_sandbox/health", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("sandbox did not start")
+
+    def faults(self, **faults: object) -> None:
+        httpx.post(f"{self.url}/_sandbox/reset").raise_for_status()
+        httpx.post(f"{self.url}/_sandbox/faults", json=faults).raise_for_status()
+
+    def summary(self) -> dict:
+        return httpx.get(f"{self.url}/_sandbox/summary").json()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def push(sandbox: Sandbox, n: int, limit: Limit) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix="cadencia-push-"))
+    url = f"sqlite:///{folder / 'ledger.db'}"
+    migrate(url)
+    engine = engine_for(url)
+    seed_due_touches(engine, n, ("whatsapp",))
+    policy = delivery_policy()
+    policy = policy.model_copy(
+        update={"providers": {**policy.providers, "whatsapp": limit}, "batch_size": 2000}
+    )
+    settings = Settings(state_dir=folder, webhooks_url="http://127.0.0.1:9")
+    catalogue = Catalogue.load()
+    started = time.perf_counter()
+    report = push_due(engine, settings, policy, catalogue, sandbox.url)
+    seconds = time.perf_counter() - started
+    summary = sandbox.summary()
+    rejected = summary["rejected"].get("whatsapp", {})
+    return {
+        "messages": n,
+        "sent": report.table()[0]["sent"],
+        "seconds": round(seconds, 2),
+        "per_second": round(n / seconds, 1),
+        "rate_limited": rejected.get("rate_limited", 0),
+        "max_in_any_second": summary["max_per_second"].get("whatsapp"),
+        "duplicates": summary["duplicates"].get("whatsapp", 0),
+    }
+
+
+async def bare(url: str, n: int) -> dict:
+    """The floor: the same requests from a plain httpx loop, no ledger, no templates."""
+    body = {"messaging_product": "whatsapp", "to": "34600000000", "type": "template",
+            "template": {"name": "payment_reminder", "language": {"code": "es"}}}  # fmt: skip
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    slots = asyncio.Semaphore(CONCURRENCY)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def one(i: int) -> None:
+            async with slots:
+                payload = {**body, "biz_opaque_callback_data": f"bare-{i}"}
+                r = await client.post(f"{url}/v21.0/1/messages", json=payload,
+                                      headers={"Authorization": "Bearer x"})  # fmt: skip
+                r.raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        seconds = time.perf_counter() - started
+    return {"messages": n, "seconds": round(seconds, 2), "per_second": round(n / seconds, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--limited", type=int, default=2400)
+    parser.add_argument("--unlimited", type=int, default=20000)
+    parser.add_argument("--bare", type=int, default=20000)
+    args = parser.parse_args()
+    sandbox = Sandbox()
+    results: dict[str, dict] = {}
+    try:
+        if args.limited:
+            sandbox.faults(rate_limit_per_second={"whatsapp": 80})
+            limit = Limit(per_second=80, burst=8, concurrency=CONCURRENCY)
+            results["limited_80"] = push(sandbox, args.limited, limit)
+            results["limited_80"]["share_of_limit"] = round(
+                results["limited_80"]["per_second"] / 80, 3
+            )
+        if args.unlimited:
+            sandbox.faults()
+            limit = Limit(per_second=None, concurrency=CONCURRENCY)
+            results["unlimited"] = push(sandbox, args.unlimited, limit)
+        if args.bare:
+            sandbox.faults()
+            results["bare_httpx"] = asyncio.run(bare(sandbox.url, args.bare))
+    finally:
+        sandbox.stop()
+    results["cpu_count"] = os.cpu_count()  # type: ignore[assignment]
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
