@@ -6,6 +6,10 @@
 3. bare: a plain httpx loop (same concurrency) against the same sandbox, for comparison.
 
     .venv/bin/python bench/push.py [--limited 2400] [--unlimited 20000] [--bare 20000]
+                                   [--senders 2]
+
+The unlimited push also runs with several sender processes sharing one ledger (the claims
+split the work; the sandbox's record shows nothing is sent twice).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from tasks.deliver.templates import Catalogue  # noqa: E402
 from tasks.ledger.db import engine_for, migrate  # noqa: E402
 from tasks.sample_data.due_touches import seed_due_touches  # noqa: E402
 
-CONCURRENCY = 64
+CONCURRENCY = 8
 
 
 def free_port() -> int:
@@ -72,26 +76,43 @@ class Sandbox:
         self.proc.wait(10)
 
 
-def push(sandbox: Sandbox, n: int, limit: Limit) -> dict:
-    folder = Path(tempfile.mkdtemp(prefix="cadencia-push-"))
-    url = f"sqlite:///{folder / 'ledger.db'}"
-    migrate(url)
+def _push_once(url: str, sandbox_url: str, per_second: float | None) -> int:
+    """One sender: push everything due from the ledger at `url`; returns messages sent."""
     engine = engine_for(url)
-    seed_due_touches(engine, n, ("whatsapp",))
+    limit = Limit(per_second=per_second, burst=8 if per_second else None, concurrency=CONCURRENCY)
     policy = delivery_policy()
     policy = policy.model_copy(
         update={"providers": {**policy.providers, "whatsapp": limit}, "batch_size": 2000}
     )
+    folder = Path(url.removeprefix("sqlite:///")).parent
     settings = Settings(state_dir=folder, webhooks_url="http://127.0.0.1:9")
-    catalogue = Catalogue.load()
+    report = push_due(engine, settings, policy, Catalogue.load(), sandbox_url)
+    return report.table()[0]["sent"] if report.table() else 0
+
+
+def push(sandbox: Sandbox, n: int, per_second: float | None, senders: int = 1) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix="cadencia-push-"))
+    url = f"sqlite:///{folder / 'ledger.db'}"
+    migrate(url)
+    seed_due_touches(engine_for(url), n, ("whatsapp",))
     started = time.perf_counter()
-    report = push_due(engine, settings, policy, catalogue, sandbox.url)
+    if senders == 1:
+        sent = _push_once(url, sandbox.url, per_second)
+    else:  # several sender processes share the work through the ledger's claims
+        rate = "none" if per_second is None else str(per_second)
+        procs = [
+            subprocess.Popen([sys.executable, __file__, "--sender", url, sandbox.url, rate],
+                             stdout=subprocess.PIPE, text=True)
+            for _ in range(senders)
+        ]  # fmt: skip
+        sent = sum(int(p.communicate()[0].strip().splitlines()[-1]) for p in procs)
     seconds = time.perf_counter() - started
     summary = sandbox.summary()
     rejected = summary["rejected"].get("whatsapp", {})
     return {
         "messages": n,
-        "sent": report.table()[0]["sent"],
+        "senders": senders,
+        "sent": sent,
         "seconds": round(seconds, 2),
         "per_second": round(n / seconds, 1),
         "rate_limited": rejected.get("rate_limited", 0),
@@ -126,21 +147,30 @@ def main() -> None:
     parser.add_argument("--limited", type=int, default=2400)
     parser.add_argument("--unlimited", type=int, default=20000)
     parser.add_argument("--bare", type=int, default=20000)
+    parser.add_argument("--senders", type=int, default=2, help="also run this many senders")
+    parser.add_argument("--sender", nargs=3, help=argparse.SUPPRESS)  # child process
     args = parser.parse_args()
+    if args.sender:
+        url, sandbox_url, rate = args.sender
+        print(_push_once(url, sandbox_url, None if rate == "none" else float(rate)))
+        return
     sandbox = Sandbox()
     results: dict[str, dict] = {}
     try:
         if args.limited:
             sandbox.faults(rate_limit_per_second={"whatsapp": 80})
-            limit = Limit(per_second=80, burst=8, concurrency=CONCURRENCY)
-            results["limited_80"] = push(sandbox, args.limited, limit)
+            results["limited_80"] = push(sandbox, args.limited, 80)
             results["limited_80"]["share_of_limit"] = round(
                 results["limited_80"]["per_second"] / 80, 3
             )
         if args.unlimited:
             sandbox.faults()
-            limit = Limit(per_second=None, concurrency=CONCURRENCY)
-            results["unlimited"] = push(sandbox, args.unlimited, limit)
+            results["unlimited"] = push(sandbox, args.unlimited, None)
+            if args.senders > 1:
+                sandbox.faults()
+                results[f"unlimited_{args.senders}_senders"] = push(
+                    sandbox, args.unlimited, None, args.senders
+                )
         if args.bare:
             sandbox.faults()
             results["bare_httpx"] = asyncio.run(bare(sandbox.url, args.bare))

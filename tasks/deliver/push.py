@@ -10,7 +10,7 @@ import asyncio
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,16 +191,34 @@ async def _channel_loop(
     for provider, exclude, only in lanes:
         if provider not in providers:
             continue
-        while True:
-            token, rows = await asyncio.to_thread(
-                ledger.claim, engine, channel, clock(), _chunk(policy, provider), exclude, only
-            )
-            if not rows:
-                break
-            stalled = await _send_claimed(engine, settings, policy, catalogue, providers,
-                                          paces, rows, token, clock, report, progress)  # fmt: skip
-            if stalled:  # the provider keeps refusing: leave the rest for the next dispatch
-                return True
+        size = _chunk(policy, provider)
+
+        def claim_next(
+            exclude: list[str] = exclude, only: list[str] | None = only, size: int = size
+        ) -> Any:
+            return asyncio.to_thread(ledger.claim, engine, channel, clock(), size, exclude, only)
+
+        # Pipelined: the next chunk is claimed and the last one recorded while this one is
+        # on the wire (the database work overlaps the sending).
+        upcoming = asyncio.ensure_future(claim_next())
+        recording: list[asyncio.Future] = []
+        try:
+            while True:
+                token, rows = await upcoming
+                if not rows:
+                    break
+                upcoming = asyncio.ensure_future(claim_next())
+                stalled, record = await _send_claimed(
+                    engine, settings, policy, catalogue, providers, paces, rows, token, clock,
+                    report, progress,
+                )  # fmt: skip
+                recording.append(asyncio.ensure_future(record))
+                if stalled:  # the provider keeps refusing: the rest waits for the next dispatch
+                    token, _rows = await upcoming
+                    await asyncio.to_thread(ledger.release, engine, token)
+                    return True
+        finally:
+            await asyncio.gather(*recording)
     return False
 
 
@@ -216,7 +234,9 @@ async def _send_claimed(
     clock: Clock,
     report: PushReport,
     progress: _Progress,
-) -> bool:
+) -> tuple[bool, Awaitable[None]]:
+    """Render and send one claimed chunk; returns (gave up?, the write of its outcomes, to
+    be awaited: the caller overlaps it with the next chunk)."""
     provider_of = {r["id"]: provider_for(r["channel"], r["template"], policy) for r in rows}
     voice_cases = sorted({r["case_key"] for r in rows if r["channel"] == "voice" and r["case_key"]})
     histories = await asyncio.to_thread(ledger.last_touches, engine, voice_cases)
@@ -255,12 +275,12 @@ async def _send_claimed(
             if result.fall_back and _fallback(row, policy):
                 fallbacks.append(ledger.fallback_touch(row, now))
                 report.add(message.channel, "fell_back")
-    await asyncio.to_thread(
+    record = asyncio.to_thread(
         ledger.record_outcomes, engine, token, outcomes, now,
         pd.DataFrame(fallbacks) if fallbacks else None,
         pd.DataFrame(suppressions) if suppressions else None,
     )  # fmt: skip
-    return stalled
+    return stalled, record
 
 
 def _status(result: Result, pushes: int, policy: DeliveryPolicy) -> str:

@@ -152,6 +152,16 @@ def claim(
     return token, claimed_rows(engine, token)
 
 
+def release(engine: sa.Engine, token: str) -> int:
+    """Give back a claim nothing was sent for (the provider stalled before its turn)."""
+    with engine.begin() as conn:
+        return conn.execute(
+            sa.update(_t)
+            .where(_t.c.claim_token == token, _t.c.status == "claimed")
+            .values(status="planned", claim_token=None, attempts=_t.c.attempts - 1)
+        ).rowcount
+
+
 def claimed_rows(engine: sa.Engine, token: str) -> list[dict[str, Any]]:
     """The claimed touches with what their messages need: contact, case, context. Plain
     dicts: each becomes one message, and per-row pandas access would cost more than the
