@@ -109,12 +109,17 @@ def push(sandbox: Sandbox, n: int, per_second: float | None, senders: int = 1) -
     seconds = time.perf_counter() - started
     summary = sandbox.summary()
     rejected = summary["rejected"].get("whatsapp", {})
+    stamps = sorted(m["at"] for m in httpx.get(f"{sandbox.url}/_sandbox/messages",
+                                               params={"provider": "whatsapp"}).json())  # fmt: skip
+    span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
     return {
         "messages": n,
         "senders": senders,
         "sent": sent,
         "seconds": round(seconds, 2),
         "per_second": round(n / seconds, 1),
+        # The provider's view: accepted messages over the time from the first to the last.
+        "sending_per_second": round((len(stamps) - 1) / span, 1) if span else None,
         "rate_limited": rejected.get("rate_limited", 0),
         "max_in_any_second": summary["max_per_second"].get("whatsapp"),
         "duplicates": summary["duplicates"].get("whatsapp", 0),
@@ -161,7 +166,7 @@ def main() -> None:
             sandbox.faults(rate_limit_per_second={"whatsapp": 80})
             results["limited_80"] = push(sandbox, args.limited, 80)
             results["limited_80"]["share_of_limit"] = round(
-                results["limited_80"]["per_second"] / 80, 3
+                results["limited_80"]["sending_per_second"] / 80, 3
             )
         if args.unlimited:
             sandbox.faults()

@@ -8,6 +8,7 @@ sender it measures, and the pure-Python h11 parser would be the bottleneck first
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.util
 import socket
 import threading
@@ -63,6 +64,9 @@ def serve(
         templates=templates,
         webhooks=webhooks,
     )
+    # The imports are done: exempt them from the cycle collector, whose full passes would
+    # stall request handling and bunch the timestamps the rate limit counts.
+    gc.freeze()
     uvicorn.Server(_config(sandbox.app, host, port)).run()
 
 

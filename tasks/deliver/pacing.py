@@ -24,7 +24,7 @@ class TokenBucket:
     after an idle spell when the bucket is full."""
 
     WINDOW = 1.0
-    MARGIN = 0.03
+    MARGIN = 0.04
 
     def __init__(self, per_second: float | None, burst: float | None = None) -> None:
         self.rate = per_second

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -107,9 +108,16 @@ def push_due(
     if needed:
         total = sum(ledger.due_counts(engine, now).values())
         providers = build_providers(settings, policy, needed, sandbox_url)
+        # Everything alive now (pandas, SQLAlchemy, Prefect...) is exempt from the cycle
+        # collector while we send: a full collection of it stalls the event loop ~100 ms,
+        # long enough to bunch requests past a provider's per-second limit.
+        gc.freeze()
         pushing = _push(engine, settings, policy, catalogue, providers, sandbox_url, clock,
                         report, _Progress(total, progress))  # fmt: skip
-        asyncio.run(pushing)
+        try:
+            asyncio.run(pushing)
+        finally:
+            gc.unfreeze()
     report.deferred = ledger.due_counts(engine, clock(), later=True)
     report.seconds = time.perf_counter() - started
     return report
@@ -198,8 +206,11 @@ async def _channel_loop(
         ) -> Any:
             return asyncio.to_thread(ledger.claim, engine, channel, clock(), size, exclude, only)
 
-        # Pipelined: the next chunk is claimed and the last one recorded while this one is
-        # on the wire (the database work overlaps the sending).
+        # Unlimited providers are pipelined: the next chunk is claimed and the last one
+        # recorded while this one is on the wire. Rate-limited ones are not (the database
+        # work is small next to their pace, and threads holding the GIL mid-chunk would
+        # jitter the departures the provider counts).
+        pipelined = policy.limit(provider).per_second is None
         upcoming = asyncio.ensure_future(claim_next())
         recording: list[asyncio.Future] = []
         try:
@@ -207,16 +218,23 @@ async def _channel_loop(
                 token, rows = await upcoming
                 if not rows:
                     break
-                upcoming = asyncio.ensure_future(claim_next())
+                if pipelined:
+                    upcoming = asyncio.ensure_future(claim_next())
                 stalled, record = await _send_claimed(
                     engine, settings, policy, catalogue, providers, paces, rows, token, clock,
                     report, progress,
                 )  # fmt: skip
-                recording.append(asyncio.ensure_future(record))
+                if pipelined:
+                    recording.append(asyncio.ensure_future(record))
+                else:
+                    await record
                 if stalled:  # the provider keeps refusing: the rest waits for the next dispatch
-                    token, _rows = await upcoming
-                    await asyncio.to_thread(ledger.release, engine, token)
+                    if pipelined:
+                        token, _rows = await upcoming
+                        await asyncio.to_thread(ledger.release, engine, token)
                     return True
+                if not pipelined:
+                    upcoming = asyncio.ensure_future(claim_next())
         finally:
             await asyncio.gather(*recording)
     return False
