@@ -34,10 +34,14 @@ def provider_endpoint(settings: Settings) -> Iterator[str | None]:
         yield settings.sandbox_url
         return
     from sandbox.server import start_in_thread
+    from tasks.deliver.templates import Catalogue
 
     record = settings.state_dir / "sandbox" / "record.jsonl"
     record.parent.mkdir(parents=True, exist_ok=True)
-    with start_in_thread(port=0, record_file=record) as running:
+    # The sandbox knows our WhatsApp templates as approved, and checks names, languages
+    # and parameter counts like Meta does.
+    approved = Catalogue.load().approved_whatsapp()
+    with start_in_thread(port=0, record_file=record, templates=approved) as running:
         yield running.url
 
 

@@ -38,8 +38,11 @@ def catalogue() -> Catalogue:
 
 
 @pytest.fixture
-def sandbox() -> Any:
-    with start_in_thread(port=0, webhooks=False) as running:
+def sandbox(catalogue: Catalogue) -> Any:
+    # Our WhatsApp templates as the approved ones: a wrong name, language or parameter count
+    # would be refused (132001/132000) as Meta would.
+    approved = catalogue.approved_whatsapp()
+    with start_in_thread(port=0, webhooks=False, templates=approved) as running:
         yield running
 
 

@@ -41,6 +41,10 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     get_settings.cache_clear()
 
 
+def plan_touches(summary: dict) -> int:
+    return int(summary["plan"]["touches_planned"])
+
+
 def _artifact(key: str, flow_run_id) -> str:
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
@@ -90,6 +94,13 @@ def test_daily_flow_ingests_the_samples_and_records_counts(workspace: Path) -> N
     assert_no_contact_data(quality, workspace)
 
     # Decide: cases opened, touches planned once each, the plan artifact shows tallies only.
+    delivery = summary["delivery"]  # pushed to the embedded sandbox, or deferred
+    assert {row["channel"] for row in delivery["channels"]} <= {
+        "email", "whatsapp", "rcs", "sms", "voice", "in_app"}  # fmt: skip
+    # Every planned touch went somewhere: sent, deferred to its moment, or (a past day run
+    # long after) expired instead of going out late.
+    moved = sum(r["sent"] + r["deferred"] + r["failed"] for r in delivery["channels"])
+    assert moved + delivery["housekeeping"]["expired"] == plan_touches(summary)
     plan = summary["plan"]
     with engine.connect() as conn:
         touches = conn.execute(sa.text("select count(*) from touches")).scalar_one()
