@@ -28,6 +28,7 @@ from tasks.deliver.sender import send_batch
 from tasks.deliver.templates import Catalogue, locale_for
 from tasks.ledger import delivery as ledger
 from tasks.ledger.models import utcnow
+from tasks.privacy import scrub
 
 Clock = Callable[[], dt.datetime]
 Progress = Callable[[int, int], None]
@@ -281,7 +282,8 @@ async def _send_claimed(
             report.add(message.channel, "retry_later")
         else:
             report.add(message.channel, status)
-        detail = None if result.outcome == "sent" else (result.detail or result.code)
+        # Provider prose may quote the number or address: masked before it is stored.
+        detail = None if result.outcome == "sent" else scrub(result.detail or result.code)
         if status == "failed" and result.outcome == "retryable":
             detail = f"gave up after {int(row['attempts'])} pushes: {detail}"
         outcomes.append(ledger.Outcome(message.touch_id, status, provider, result.provider_id,

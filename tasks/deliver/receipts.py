@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from tasks.privacy import mask, scrub  # noqa: F401 - re-exported for the receiver
+
 log = logging.getLogger("cadencia.webhooks")
 
 # Project vocabulary (tasks/sources/schemas.py EVENT_TYPES) plus `sent` and `accepted`.
@@ -109,31 +111,6 @@ class Receipt:
 
 
 # --- masking -------------------------------------------------------------------------------
-
-_EMAIL = re.compile(r"[^\s<>\"'(),;:@]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-_PHONE = re.compile(r"\+?\d[\d ().-]{6,}\d")
-
-
-def mask(value: str | None) -> str:
-    """An address or number fit for logs: `a***@example.com`, `***567`."""
-    if not value:
-        return "-"
-    value = value.strip()
-    if "@" in value:
-        local, _, domain = value.rpartition("@")
-        return f"{local[:1]}***@{domain}"
-    digits = re.sub(r"\D", "", value)
-    return f"***{digits[-3:]}" if digits else "***"
-
-
-def scrub(text: Any, limit: int = 300) -> str | None:
-    """Provider prose (bounce reasons, error titles) with addresses and numbers masked."""
-    if text is None:
-        return None
-    out = _EMAIL.sub(lambda m: mask(m.group(0)), str(text))
-    out = _PHONE.sub(lambda m: mask(m.group(0)), out)
-    out = out.strip()
-    return out[:limit] or None
 
 
 def is_stop(body: str | None) -> bool:
