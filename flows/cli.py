@@ -132,6 +132,36 @@ def dispatch() -> None:
 
 
 @app.command()
+def backfill(
+    start: Annotated[str, typer.Option("--start", help="First day to replay (YYYY-MM-DD)")],
+    end: Annotated[str, typer.Option("--end", help="Last day to replay, inclusive")],
+    weekends: Annotated[
+        bool, typer.Option("--weekends", help="Also replay Saturdays and Sundays")
+    ] = False,
+    rerun: Annotated[
+        bool, typer.Option("--rerun", help="Replay days that already completed too")
+    ] = False,
+) -> None:
+    """Replay missed days in order; days that already ran are skipped, nothing is sent twice."""
+    first, last = _parse_day(start), _parse_day(end)
+    assert first is not None and last is not None
+    if last < first:
+        raise typer.BadParameter("--end is before --start")
+    _settings, _engine = _ledger()
+    from flows.backfill import backfill as backfill_flow
+
+    state = backfill_flow(first, last, weekdays_only=not weekends, rerun_completed=rerun,
+                          return_state=True)  # fmt: skip
+    data = state.result(raise_on_failure=False)
+    for row in data if isinstance(data, list) else []:
+        typer.echo(f"  {row['as_of']}  {row['status']}")
+    if not state.is_completed():
+        typer.secho(f"Backfill stopped: {state.message}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+    typer.secho("Backfill completed.", fg=typer.colors.GREEN)
+
+
+@app.command()
 def sandbox(
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1")] = 8787,
     webhooks_url: Annotated[

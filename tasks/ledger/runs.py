@@ -194,3 +194,18 @@ def run_counts(engine: sa.Engine, run_id: int) -> pd.DataFrame:
             .order_by(_source_files.c.source)
         )
         return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def completed_days(engine: sa.Engine, flow: str, start: dt.date, end: dt.date) -> set[dt.date]:
+    """Business days in [start, end] that already have a completed run of `flow`."""
+    runs = Run.__table__
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(runs.c.as_of).where(
+                runs.c.flow == flow,
+                runs.c.status == "completed",
+                runs.c.as_of >= start,
+                runs.c.as_of <= end,
+            )
+        ).all()
+    return {row[0] for row in rows}

@@ -241,3 +241,31 @@ def test_as_of_defaults_to_the_scheduled_day(workspace: Path) -> None:
     with engine_for(get_settings().ledger_url).connect() as conn:
         days = conn.execute(sa.text("select distinct as_of from touches")).scalars().all()
     assert [str(d) for d in days] == [summary["as_of"]]
+
+
+def test_backfill_replays_missed_days_in_order_and_never_twice(workspace: Path) -> None:
+    from flows.backfill import backfill
+
+    # Mon 16 .. Sun 22 Nov 2026: five weekdays; Wednesday already ran.
+    assert daily_outreach(as_of=date(2026, 11, 18), return_state=True).is_completed()
+    state = backfill(date(2026, 11, 16), date(2026, 11, 22), return_state=True)
+    assert state.is_completed(), state.message
+    statuses = {row["as_of"]: row["status"] for row in state.result()}
+    assert statuses == {
+        "2026-11-16": "completed", "2026-11-17": "completed",
+        "2026-11-18": "skipped (already ran)", "2026-11-19": "completed",
+        "2026-11-20": "completed",
+    }  # fmt: skip
+    engine = engine_for(get_settings().ledger_url)
+    with engine.connect() as conn:
+        days = conn.execute(sa.text("select as_of from runs order by id")).scalars().all()
+        touches = conn.execute(sa.text("select count(*), count(distinct idempotency_key) "
+                                       "from touches")).one()  # fmt: skip
+    assert [str(d) for d in days] == ["2026-11-18", "2026-11-16", "2026-11-17", "2026-11-19",
+                                      "2026-11-20"]  # fmt: skip
+    assert touches[0] == touches[1] > 0
+    # The same range again: every day already ran, nothing new is planned or sent.
+    again = backfill(date(2026, 11, 16), date(2026, 11, 20), return_state=True)
+    assert all(r["status"].startswith("skipped") for r in again.result())
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("select count(*) from touches")).scalar_one() == touches[0]
