@@ -7,8 +7,10 @@ ledger's claim, not the caller, decides who sends a touch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import gc
+import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -30,6 +32,7 @@ from tasks.ledger import delivery as ledger
 from tasks.ledger.models import utcnow
 from tasks.privacy import scrub
 
+logger = logging.getLogger("cadencia.deliver")
 Clock = Callable[[], dt.datetime]
 Progress = Callable[[int, int], None]
 COUNTED = ("sent", "failed", "unknown", "fell_back", "retry_later")
@@ -100,10 +103,9 @@ def push_due(
     started = time.perf_counter()
     report = PushReport()
     now = clock()
-    idempotent_channels = [c for c, p in policy.channels.items() if p in IDEMPOTENT]
     report.housekeeping = ledger.housekeeping(
         engine, now, policy.validity_hours, policy.claim_lease_seconds,
-        policy.unknown_expire_hours, idempotent_channels,
+        policy.unknown_expire_hours, IDEMPOTENT,
     )  # fmt: skip
     needed = check_templates(engine, catalogue, policy, now)
     if needed:
@@ -150,11 +152,15 @@ async def _push(
     try:
         # Rounds: fallbacks created in one round are due at once, maybe on another channel.
         while True:
-            due = ledger.due_counts(engine, clock())
-            channels = [c for c in policy.channels if c in due and c not in stalled]
+            ledger.cancel_blocked(engine, clock())  # opt-outs and holds since the last round
+            due = ledger.due_variants(engine, clock())
+            pairs = zip(due["template"], due["channel"], strict=True)
+            wanted = {(c, provider_for(c, t, policy)) for t, c in pairs}
+            channels = [c for c in policy.channels
+                        if any(w[0] == c for w in wanted) and c not in stalled]  # fmt: skip
             if not channels:
                 break
-            missing = {provider_for(c, "", policy) for c in channels} - set(providers)
+            missing = {p for _c, p in wanted} - set(providers)
             if missing:  # a fallback onto a channel nobody needed at the start
                 providers.update(build_providers(settings, policy, missing, sandbox_url))
                 paces.update({name: Pace(policy.limit(name)) for name in missing})
@@ -163,11 +169,18 @@ async def _push(
                               clock, report, progress)
                 for channel in channels
             ]  # fmt: skip
-            gave_up = await asyncio.gather(*loops)
-            stalled |= {c for c, g in zip(channels, gave_up, strict=True) if g}
+            # Every loop finishes (and records what it sent) even when a sibling fails.
+            results = await asyncio.gather(*loops, return_exceptions=True)
+            errors = [r for r in results if isinstance(r, BaseException)]
+            if errors:
+                raise errors[0]
+            stalled |= {c for c, (gave_up, _n) in zip(channels, results, strict=True) if gave_up}
+            if not any(n for _g, n in results):  # nothing claimable (e.g. past validity)
+                break
     finally:
         for provider in providers.values():
-            await provider.aclose()
+            with contextlib.suppress(Exception):  # closing must not hide the push's outcome
+                await provider.aclose()
 
 
 def _chunk(policy: DeliveryPolicy, provider: str) -> int:
@@ -187,9 +200,10 @@ async def _channel_loop(
     clock: Clock,
     report: PushReport,
     progress: _Progress,
-) -> bool:
-    """Claim, send and record chunks of one channel until none is due; True when it gave up
-    (the provider kept refusing: the rest waits for the next dispatch)."""
+) -> tuple[bool, int]:
+    """Claim, send and record chunks of one channel until none is due. Returns (gave up?,
+    touches claimed): giving up means a provider kept refusing or is not available, and the
+    rest waits for the next dispatch."""
     automated = list(policy.automated_calls) if channel == "voice" else []
     # Lanes: the channel's provider (for voice: people's call tasks), and automated calls.
     lanes: list[tuple[str, list[str], list[str] | None]] = [
@@ -197,28 +211,35 @@ async def _channel_loop(
     ]
     if automated:
         lanes.append(("twilio_calls", [], automated))
+    gave_up, claimed = False, 0
+    hours = policy.validity(channel)
     for provider, exclude, only in lanes:
         if provider not in providers:
+            gave_up = True  # its touches wait: nobody can send them in this push
             continue
         size = _chunk(policy, provider)
 
         def claim_next(
-            exclude: list[str] = exclude, only: list[str] | None = only, size: int = size
-        ) -> Any:
-            return asyncio.to_thread(ledger.claim, engine, channel, clock(), size, exclude, only)
+            provider: str = provider, exclude: list[str] = exclude,
+            only: list[str] | None = only, size: int = size,
+        ) -> Any:  # fmt: skip
+            return asyncio.to_thread(ledger.claim, engine, channel, provider, clock(), size,
+                                     hours, exclude, only)  # fmt: skip
 
         # Unlimited providers are pipelined: the next chunk is claimed and the last one
         # recorded while this one is on the wire. Rate-limited ones are not (the database
         # work is small next to their pace, and threads holding the GIL mid-chunk would
         # jitter the departures the provider counts).
         pipelined = policy.limit(provider).per_second is None
-        upcoming = asyncio.ensure_future(claim_next())
+        upcoming: asyncio.Future | None = asyncio.ensure_future(claim_next())
         recording: list[asyncio.Future] = []
         try:
-            while True:
+            while upcoming is not None:
                 token, rows = await upcoming
+                upcoming = None
                 if not rows:
                     break
+                claimed += len(rows)
                 if pipelined:
                     upcoming = asyncio.ensure_future(claim_next())
                 stalled, record = await _send_claimed(
@@ -230,15 +251,17 @@ async def _channel_loop(
                 else:
                     await record
                 if stalled:  # the provider keeps refusing: the rest waits for the next dispatch
-                    if pipelined:
-                        token, _rows = await upcoming
-                        await asyncio.to_thread(ledger.release, engine, token)
-                    return True
+                    gave_up = True
+                    break
                 if not pipelined:
                     upcoming = asyncio.ensure_future(claim_next())
         finally:
+            # A prefetched chunk nobody sent goes back to `planned` (also after an error).
+            if upcoming is not None:
+                token, _rows = await upcoming
+                await asyncio.to_thread(ledger.release, engine, token)
             await asyncio.gather(*recording)
-    return False
+    return gave_up, claimed
 
 
 async def _send_claimed(
@@ -291,10 +314,18 @@ async def _send_claimed(
         if result.outcome == "permanent":
             if result.suppress and row["golden_id"]:
                 suppressions.append({"golden_id": row["golden_id"], "channel": message.channel,
-                                     "reason": result.suppress, "since": now})  # fmt: skip
+                                     "reason": result.suppress, "since": now,
+                                     "touch_id": message.touch_id})  # fmt: skip
             if result.fall_back and _fallback(row, policy):
                 fallbacks.append(ledger.fallback_touch(row, now))
                 report.add(message.channel, "fell_back")
+    if suppressions and fallbacks:  # never fall back onto a channel just suppressed
+        blocked = {(x["golden_id"], x["channel"]) for x in suppressions}
+        fallbacks = [f for f in fallbacks if (f["golden_id"], f["channel"]) not in blocked]
+    if any(r.stall for r, _n in results):
+        first = next(r for r, _n in results if r.stall)
+        logger.error("%s refused our credentials (%s): its touches wait for the next push",
+                     ready[0][1], first.detail or first.code)  # fmt: skip
     record = asyncio.to_thread(
         ledger.record_outcomes, engine, token, outcomes, now,
         pd.DataFrame(fallbacks) if fallbacks else None,
@@ -304,6 +335,8 @@ async def _send_claimed(
 
 
 def _status(result: Result, pushes: int, policy: DeliveryPolicy) -> str:
+    if result.stall:  # our side is broken (credentials): the touch is not to blame
+        return "planned"
     if result.outcome == "sent":
         return "sent"
     if result.outcome == "ambiguous":

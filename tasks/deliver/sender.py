@@ -23,8 +23,12 @@ async def send_one(
             # The token is taken last, right before the request leaves: the provider counts
             # arrivals, so nothing may sit between the two.
             await pace.bucket.take()
-            result = await provider.send(message)
-        if result.outcome != "retryable" or attempt >= retries.attempts:
+            try:
+                result = await provider.send(message)
+            except Exception as exc:  # noqa: BLE001 - a bug must not strand the batch
+                # The request may have left: never re-send blindly.
+                result = Result("ambiguous", code=type(exc).__name__, detail=str(exc)[:300])
+        if result.outcome != "retryable" or result.stall or attempt >= retries.attempts:
             return result, attempt
         delay = backoff(attempt, retries, result.retry_after, rng)
         if result.retry_after is not None or result.code in THROTTLED:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from tasks.decide.plan import MESSAGE_REF_NAMESPACE
 from tasks.ledger.bulk import insert_new
-from tasks.ledger.models import Case, Contact, Suppression, Touch
+from tasks.ledger.models import Case, Contact, Hold, Suppression, Touch
 
 _t = Touch.__table__
 _c = Contact.__table__
@@ -51,16 +51,17 @@ def housekeeping(
     validity_hours: dict[str, float],
     lease_seconds: float,
     unknown_expire_hours: float,
-    idempotent_channels: Iterable[str],
+    idempotent_providers: Iterable[str],
 ) -> dict[str, int]:
     """Before a push: settle what earlier pushes left behind. Returns counts per change."""
-    idempotent = list(idempotent_channels)
+    idempotent = list(idempotent_providers)
     stale = now - dt.timedelta(seconds=lease_seconds)
     counts: dict[str, int] = {}
     with engine.begin() as conn:
         claimed_stale = (_t.c.status == "claimed") & (_t.c.claimed_at < stale)
         counts["reclaimed"] = conn.execute(
-            sa.update(_t).where(claimed_stale, _t.c.channel.in_(idempotent))
+            # By the provider the claim was made for: only those deduplicate on our id.
+            sa.update(_t).where(claimed_stale, _t.c.provider.in_(idempotent))
             .values(status="planned", claim_token=None,
                     error="claim expired; the provider deduplicates, so it is sent again")
         ).rowcount  # fmt: skip
@@ -87,7 +88,31 @@ def housekeeping(
                 .values(status="expired", error=f"not sent within {hours:g} h of its send time")
             ).rowcount  # fmt: skip
         counts["expired"] = expired
+    counts["cancelled"] = cancel_blocked(engine, now)
     return counts
+
+
+def _blocked(now: dt.datetime) -> sa.ColumnElement[bool]:
+    """A planned touch that must not go out any more: its contact is suppressed on the
+    channel (opt-out, STOP, bounce since it was planned), its account is on hold, or its case
+    closed (paid, won, lost)."""
+    s, h = Suppression.__table__, Hold.__table__
+    suppressed = sa.exists().where(s.c.golden_id == _t.c.golden_id, s.c.channel == _t.c.channel)
+    held = sa.exists().where(h.c.account_id == _t.c.account_id, h.c.until >= now.date())
+    closed = sa.exists().where(_k.c.case_key == _t.c.case_key, _k.c.status == "closed")
+    return suppressed | held | closed
+
+
+def cancel_blocked(engine: sa.Engine, now: dt.datetime) -> int:
+    """Cancel planned touches that became blocked after they were planned (checked again at
+    send time: the plan may be hours old, a fallback minutes)."""
+    with engine.begin() as conn:
+        return conn.execute(
+            sa.update(_t)
+            .where(_t.c.status == "planned", _blocked(now))
+            .values(status="cancelled", error="suppressed, on hold or case closed since planned")
+            .execution_options(synchronize_session=False)
+        ).rowcount
 
 
 def due_variants(engine: sa.Engine, now: dt.datetime) -> pd.DataFrame:
@@ -119,8 +144,10 @@ def due_counts(engine: sa.Engine, now: dt.datetime, later: bool = False) -> dict
 def claim(
     engine: sa.Engine,
     channel: str,
+    provider: str,
     now: dt.datetime,
     limit: int,
+    valid_hours: float,
     exclude_templates: Sequence[str] = (),
     only_templates: Sequence[str] | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
@@ -131,7 +158,14 @@ def claim(
     token = str(uuid.uuid4())
     pick = (
         sa.select(_t.c.id)
-        .where(_t.c.status == "planned", _t.c.channel == channel, _t.c.send_at <= now)
+        .where(
+            _t.c.status == "planned",
+            _t.c.channel == channel,
+            _t.c.send_at <= now,
+            # Past its validity it expires at the next housekeeping, never goes out late.
+            _t.c.send_at >= now - dt.timedelta(hours=valid_hours),
+            ~_blocked(now),
+        )
         .order_by(_t.c.send_at, _t.c.id)
         .limit(limit)
     )
@@ -145,7 +179,7 @@ def claim(
         conn.execute(
             sa.update(_t)
             .where(_t.c.id.in_(pick.scalar_subquery()), _t.c.status == "planned")
-            .values(status="claimed", claim_token=token, claimed_at=now,
+            .values(status="claimed", claim_token=token, claimed_at=now, provider=provider,
                     attempts=_t.c.attempts + 1)
             .execution_options(synchronize_session=False)
         )  # fmt: skip
@@ -250,6 +284,19 @@ def record_outcomes(
     ]
     with engine.begin() as conn:
         conn.execute(stmt, params)
+        failed = [o.touch_id for o in outcomes if o.status == "failed"]
+        if failed and (fallbacks is not None or suppressions is not None):
+            # Only failures we still owned count: a claim lost to housekeeping (now unknown)
+            # or already reconciled by a webhook must not fall back or suppress.
+            ours = set(conn.execute(
+                sa.select(_t.c.id).where(_t.c.id.in_(failed), _t.c.status == "failed")
+            ).scalars())  # fmt: skip
+            if fallbacks is not None:
+                fallbacks = fallbacks[fallbacks["fallback_of"].isin(ours)]
+            if suppressions is not None:
+                suppressions = suppressions[suppressions["touch_id"].isin(ours)].drop(
+                    columns="touch_id"
+                )
         if fallbacks is not None and not fallbacks.empty:
             insert_new(conn, _t, fallbacks, list(fallbacks.columns), ["idempotency_key"])
         if suppressions is not None and not suppressions.empty:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from tasks.deliver.receipts import DELIVERY_RANK, EVIDENCE, Receipt, mask
 from tasks.ledger.bulk import insert_new
 from tasks.ledger.delivery import fallback_touch
-from tasks.ledger.models import Contact, Event, Suppression, Touch, utcnow
+from tasks.ledger.models import Contact, Event, Suppression, Touch, UtcDateTime, utcnow
 
 log = logging.getLogger("cadencia.webhooks")
 
@@ -286,7 +286,7 @@ def _reconcile(conn: sa.Connection, fresh: Sequence[tuple[Receipt, dict]]) -> in
             claim_token=None,
             error=None,
             error_code=None,
-            sent_at=sa.func.coalesce(_t.c.sent_at, sa.bindparam("at")),
+            sent_at=sa.func.coalesce(_t.c.sent_at, sa.bindparam("at", type_=UtcDateTime())),
             provider=sa.func.coalesce(_t.c.provider, sa.bindparam("pv")),
             provider_message_id=sa.func.coalesce(_t.c.provider_message_id, sa.bindparam("pid")),
         )

@@ -56,8 +56,13 @@ class Parsed:
 # --- Arrow helpers ----------------------------------------------------------------------------
 
 
-def trimmed(cells: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Trimmed text, empty cells as null."""
+def trimmed(cells: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Trimmed text, empty cells as null.
+
+    Most columns hold no cell to trim: those are returned as they are (trimming copies every
+    cell, and on a big export that copy costs as much memory as the column itself)."""
+    if not _needs_trim(cells):
+        return cells
     arr = pc.utf8_trim_whitespace(cells)
     empty = pc.equal(arr, "")
     if pc.any(empty).as_py():  # copying the column again only when some cell was blank
@@ -65,11 +70,57 @@ def trimmed(cells: pa.ChunkedArray) -> pa.ChunkedArray:
     return arr
 
 
+# Bytes that can start (_WS_FIRST) or end (_WS_LAST) a character utf8_trim_whitespace removes:
+# ASCII controls and space, and the lead or last bytes of the Unicode spaces (U+0085, U+00A0,
+# U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000). A superset: cells flagged
+# by these tables are checked exactly.
+_WS_FIRST = np.zeros(256, dtype=bool)
+_WS_FIRST[: 0x20 + 1] = True
+_WS_FIRST[[0xC2, 0xE1, 0xE2, 0xE3]] = True
+_WS_LAST = np.zeros(256, dtype=bool)
+_WS_LAST[: 0x20 + 1] = True
+_WS_LAST[[*range(0x80, 0x8B), 0x9F, 0xA0, 0xA8, 0xA9, 0xAF]] = True
+
+
+def _needs_trim(cells: pa.ChunkedArray | pa.Array) -> bool:
+    """Whether trimming would change any cell (surrounding whitespace, or a blank cell)."""
+    chunks = cells.chunks if isinstance(cells, pa.ChunkedArray) else [cells]
+    return any(_chunk_needs_trim(c) for c in chunks)
+
+
+def _chunk_needs_trim(arr: pa.Array) -> bool:
+    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        return True
+    if len(arr) == arr.null_count:
+        return False
+    offsets = value_offsets(arr)
+    buffer = arr.buffers()[2]
+    if buffer is None or offsets[-1] == offsets[0]:
+        return True  # only empty strings: they become null
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    starts, ends = offsets[:-1], offsets[1:]
+    # First and last byte of each cell (an empty or null cell reads a neighbour's: harmless,
+    # empty cells are flagged anyway and null cells are dropped below).
+    first = np.take(data, starts, mode="clip")
+    last = np.take(data, ends - 1, mode="clip")
+    flagged = _WS_FIRST[first] | _WS_LAST[last] | (ends == starts)
+    if arr.null_count:
+        flagged &= arr.is_valid().to_numpy(zero_copy_only=False)
+    if not flagged.any():
+        return False
+    # Exactly, on the flagged cells only: would trimming shorten or empty any of them?
+    sub = arr.filter(pa.array(flagged))
+    before = pc.binary_length(sub)
+    after = pc.binary_length(pc.utf8_trim_whitespace(sub))
+    return bool(pc.any(pc.or_(pc.not_equal(before, after), pc.equal(after, 0))).as_py())
+
+
 def value_offsets(arr: pa.Array) -> np.ndarray:
-    """Where each value of a string array starts in its data buffer (and where the last ends)."""
+    """Where each value of a string array starts in its data buffer (and where the last ends);
+    a view of Arrow's buffer when the offsets are 64-bit (read only)."""
     width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     offsets = np.frombuffer(arr.buffers()[1], dtype=width)
-    return offsets[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
+    return offsets[arr.offset : arr.offset + len(arr) + 1].astype(np.int64, copy=False)
 
 
 def _valid(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:

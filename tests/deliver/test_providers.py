@@ -77,7 +77,7 @@ def test_whatsapp_template_payload_echoes_our_ref() -> None:
         (131026, "permanent", True, "whatsapp undeliverable"),
         (132001, "permanent", False, None),
         (131049, "permanent", False, None),
-        (190, "permanent", False, None),
+        (1, "ambiguous", False, None),  # unknown error: it may have been accepted
     ],
 )
 def test_whatsapp_classifies_on_error_code(
@@ -87,6 +87,24 @@ def test_whatsapp_classifies_on_error_code(
     result = _send(wa, _message())
     assert (result.outcome, result.fall_back, result.suppress) == (outcome, fall_back, suppress)
     assert result.code == str(code)
+
+
+def test_refused_credentials_stall_the_provider_instead_of_failing_touches() -> None:
+    expired = _wa_error(190, status=401)
+    result = _send(WhatsAppCloud(_client(expired, []), "http://x", "v", "1", "t"), _message())
+    assert (result.outcome, result.stall) == ("retryable", True)
+    auth = {"code": 20003, "message": "Authenticate", "status": 401}
+    sms = TwilioSms(_client(lambda r: httpx.Response(401, json=auth), []), "http://x", "AC1",
+                    "bad", "+3491", None)  # fmt: skip
+    assert _send(sms, _message(channel="sms")).stall
+
+
+def test_a_success_without_the_usual_body_is_still_sent() -> None:
+    empty = WhatsAppCloud(_client(lambda r: httpx.Response(200, json={}), []), "http://x",
+                          "v", "1", "t")  # fmt: skip
+    assert _send(empty, _message()).outcome == "sent"
+    no_body = SalesforceTasks(_client(lambda r: httpx.Response(204), []), "http://x", "t")
+    assert _send(no_body, _message(channel="voice")).outcome == "sent"
 
 
 @pytest.mark.parametrize(

@@ -339,3 +339,65 @@ def test_a_crash_mid_batch_then_a_rerun_sends_nothing_twice(
     # Everything the dead run got out is either recorded sent or awaiting its webhook.
     by_ref = {r["message_ref"]: r["status"] for r in touches(ledger)}
     assert all(by_ref[ref] in ("sent", "unknown") for _, ref in refs)
+
+
+def test_an_opt_out_or_hold_after_planning_cancels_the_touch(
+    ledger: sa.Engine, sandbox: RunningSandbox, catalogue: Catalogue, tmp_path: Path
+) -> None:
+    from tasks.ledger.models import Hold
+
+    seed_due_touches(ledger, 3, ("whatsapp",))
+    with ledger.begin() as conn:  # since the plan: contact 0 opted out, account 1 on hold
+        conn.execute(sa.insert(Suppression.__table__).values(
+            golden_id="G00000000", channel="whatsapp", reason="WhatsApp opt-out"))  # fmt: skip
+        conn.execute(sa.insert(Hold.__table__).values(
+            account_id="A00000001", until=dt.date.today() + dt.timedelta(days=3)))  # fmt: skip
+    settings = Settings(state_dir=tmp_path, webhooks_url=HOOKS)
+    push_due(ledger, settings, fast_policy(), catalogue, sandbox.url)
+    by_contact = {r["golden_id"]: r["status"] for r in touches(ledger)}
+    assert by_contact == {"G00000000": "cancelled", "G00000001": "cancelled",
+                          "G00000002": "sent"}  # fmt: skip
+    assert [m["to"] for m in record(sandbox)] == [phone(2)]
+
+
+def test_a_provider_bug_marks_its_message_unknown_and_strands_nothing(
+    ledger: sa.Engine, sandbox: RunningSandbox, catalogue: Catalogue, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from tasks.deliver.providers.whatsapp import WhatsAppCloud
+
+    real = WhatsAppCloud.send
+
+    async def flaky(self: WhatsAppCloud, message: Any) -> Any:
+        if message.to == phone(1):
+            raise ValueError("unexpected body")  # e.g. a decoding bug after the request left
+        return await real(self, message)
+
+    monkeypatch.setattr(WhatsAppCloud, "send", flaky)
+    seed_due_touches(ledger, 4, ("whatsapp",))
+    push_due(ledger, Settings(state_dir=tmp_path, webhooks_url=HOOKS), fast_policy(), catalogue,
+             sandbox.url)  # fmt: skip
+    assert statuses(ledger) == Counter({"sent": 3, "unknown": 1})
+
+
+def test_refused_credentials_leave_the_touches_planned(
+    ledger: sa.Engine, sandbox: RunningSandbox, catalogue: Catalogue, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """An expired token is our problem, not the touches': nothing fails, nothing is retried
+    in a loop, everything waits for the next push."""
+    from tasks.deliver.providers.whatsapp import WhatsAppCloud
+
+    original = WhatsAppCloud.__init__
+
+    def without_token(self: WhatsAppCloud, *args: Any) -> None:
+        original(self, *args)
+        self._headers = {}  # no Authorization: the sandbox answers 401 (code 190)
+
+    monkeypatch.setattr(WhatsAppCloud, "__init__", without_token)
+    seed_due_touches(ledger, 5, ("whatsapp",))
+    settings = Settings(state_dir=tmp_path, webhooks_url=HOOKS)
+    report = push_due(ledger, settings, fast_policy(), catalogue, sandbox.url)
+    assert sandbox.sandbox.record.summary()["accepted"] == {}
+    assert statuses(ledger) == Counter({"planned": 5})
+    assert report.table()[0]["retry_later"] == 5

@@ -37,6 +37,8 @@ class Inbox:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.mail.append(email.message_from_bytes(envelope.content))
+        if any(r.startswith("slow@") for r in envelope.rcpt_tos):
+            await asyncio.sleep(2)  # queued, but the answer comes too late
         return "250 Message accepted"
 
 
@@ -113,3 +115,20 @@ def test_no_server_is_retryable_not_lost() -> None:
         return await smtp.send(_message("ana@example.com"))
 
     assert asyncio.run(run()).outcome == "retryable"
+
+
+def test_a_timeout_after_data_is_ambiguous_never_retried(inbox: tuple[Inbox, int]) -> None:
+    """The server had the message when the client gave up waiting: sending it again would
+    deliver it twice."""
+    handler, port = inbox
+
+    async def run() -> object:
+        smtp = Smtp("127.0.0.1", port, "cobros@example.com", None, starttls=False, timeout=0.5)
+        try:
+            return await smtp.send(_message("slow@example.com"))
+        finally:
+            await smtp.aclose()
+
+    result = asyncio.run(run())
+    assert result.outcome == "ambiguous"  # type: ignore[attr-defined]
+    assert len(handler.mail) == 1

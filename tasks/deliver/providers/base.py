@@ -55,6 +55,9 @@ class Result:
     suppress: str | None = None
     # A permanent failure the step's next channel may overcome (RBM 404, not on WhatsApp...).
     fall_back: bool = False
+    # Our side is broken (credentials refused): stop this provider for this push, blame no
+    # touch, retry nothing.
+    stall: bool = False
 
     @property
     def final(self) -> bool:
@@ -99,6 +102,10 @@ def retry_after(response: httpx.Response) -> float | None:
 def http_status_result(response: httpx.Response, code: str | None, detail: str | None) -> Result:
     """The classification by HTTP status alone, for answers no provider code explains."""
     status = response.status_code
+    if 200 <= status < 300:  # accepted, whatever the body says
+        return Result("sent", code=code, detail=detail)
+    if status in (401, 403):
+        return Result("retryable", code=code or str(status), detail=detail, stall=True)
     if status in (429, 503):
         return Result("retryable", code=code or str(status), detail=detail,
                       retry_after=retry_after(response))  # fmt: skip

@@ -56,6 +56,12 @@ class RcsBusinessMessaging:
         if response.status_code == 404:
             # Not RCS-capable (device, carrier, RCS off): SMS instead, never retry.
             return Result("permanent", code="NOT_FOUND", detail=detail, fall_back=True)
+        if (
+            response.status_code == 403
+            and status == "PERMISSION_DENIED"
+            and "launch" in (detail or "").lower()
+        ):  # agent not launched on this carrier: SMS instead
+            return Result("permanent", code=status, detail=detail, fall_back=True)
         if response.status_code >= 500:
             return Result("retryable", code=status or str(response.status_code), detail=detail)
         return http_status_result(response, status, detail)

@@ -5,6 +5,7 @@ small pool of connections is reused across messages."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -55,32 +56,48 @@ class Smtp:
             conn.login(self._username, self._password)
         return conn
 
-    def _deliver(self, conn: smtplib.SMTP | None, mail: EmailMessage) -> smtplib.SMTP:
+    def _deliver(
+        self, conn: smtplib.SMTP | None, mail: EmailMessage, to: str, sent: list[bool]
+    ) -> smtplib.SMTP:
+        """MAIL, RCPT, DATA by hand: `sent[0]` turns True once DATA begins, because from
+        then on a lost connection or a timeout may hide a message the server queued."""
         conn = conn or self._connect()
-        conn.send_message(mail)
+        conn.ehlo_or_helo_if_needed()
+        code, reply = conn.mail(self._sender)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, self._sender)
+        code, reply = conn.rcpt(to)
+        if code not in (250, 251):
+            conn.rset()
+            raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
+        sent[0] = True
+        code, reply = conn.data(mail.as_bytes())
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
         return conn
 
     async def send(self, message: Message) -> Result:
         mail = self.build(message)
         async with self._slots:
             conn = self._idle.get_nowait() if not self._idle.empty() else None
-            sent_data = False
+            sent = [False]
             try:
-                conn = await asyncio.to_thread(self._deliver, conn, mail)
-                sent_data = True
+                conn = await asyncio.to_thread(self._deliver, conn, mail, message.to, sent)
             except smtplib.SMTPRecipientsRefused as exc:
                 code, text = next(iter(exc.recipients.values()))
-                return _reply(code, text, conn_ok=True)
+                if conn is not None:
+                    self._idle.put_nowait(conn)  # the session is still good
+                return _reply(code, text)
             except smtplib.SMTPResponseException as exc:
-                # After DATA a failure is the server's answer to the whole message.
-                return _reply(exc.smtp_code, exc.smtp_error, conn_ok=False)
-            except (smtplib.SMTPServerDisconnected, TimeoutError, OSError) as exc:
-                # Connection trouble: before DATA nothing was queued; after it we cannot know.
-                outcome = "ambiguous" if isinstance(exc, TimeoutError) else "retryable"
+                # The server answered: its reply class says what happened.
+                _close(conn)
+                return _reply(exc.smtp_code, exc.smtp_error)
+            except (smtplib.SMTPException, OSError) as exc:
+                _close(conn)
+                # Before DATA nothing was queued; once DATA began we cannot know.
+                outcome = "ambiguous" if sent[0] else "retryable"
                 return Result(outcome, code=type(exc).__name__, detail=str(exc) or None)
-            finally:
-                if sent_data and conn is not None:
-                    self._idle.put_nowait(conn)
+            self._idle.put_nowait(conn)
             return Result("sent", provider_id=mail["Message-ID"])
 
     async def aclose(self) -> None:
@@ -92,10 +109,20 @@ class Smtp:
                 conn.close()
 
 
-def _reply(code: int, text: bytes | str, conn_ok: bool) -> Result:
+def _close(conn: smtplib.SMTP | None) -> None:
+    if conn is not None:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            conn.close()
+
+
+def _reply(code: int, text: bytes | str) -> Result:
     detail = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    if code == 535:  # authentication refused: our credentials, not the recipient
+        return Result("retryable", code="535", detail=detail, stall=True)
     if 400 <= code < 500:
         return Result("retryable", code=str(code), detail=detail)
-    hard = code in (550, 551, 553) or "5.1." in detail
+    # Unknown mailbox (5.1.x, or 550/551/553 without an enhanced code) is a hard bounce; a
+    # policy block (5.7.x) is not the address's fault.
+    hard = "5.1." in detail or (code in (550, 551, 553) and "5.7." not in detail)
     return Result("permanent", code=str(code), detail=detail, fall_back=hard,
                   suppress="hard bounce" if hard else None)  # fmt: skip

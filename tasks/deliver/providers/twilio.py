@@ -19,6 +19,7 @@ from tasks.deliver.providers.base import (
 RETRYABLE = {20429, 14107, 63017, 63018, 30022}
 STOP = {21610}
 INVALID_RECIPIENT = {21211, 21614, 21612, 21635, 21217}
+AUTH = {20003}
 
 
 class _Twilio:
@@ -53,6 +54,8 @@ class _Twilio:
             return Result("sent", provider_id=str(body["sid"]))
         code = body.get("code") if isinstance(body, dict) else None
         detail = (body.get("message") if isinstance(body, dict) else None) or response.reason_phrase
+        if code in AUTH:
+            return Result("retryable", code=str(code), detail=detail, stall=True)
         if code in RETRYABLE or response.status_code == 429:
             return Result("retryable", code=str(code or 429), detail=detail,
                           retry_after=retry_after(response))  # fmt: skip

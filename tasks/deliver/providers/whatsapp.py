@@ -13,7 +13,10 @@ from tasks.deliver.providers.base import (
     transport_failure,
 )
 
-RETRYABLE = {1, 2, 4, 80007, 130429, 131016, 131056, 131057}
+RETRYABLE = {2, 4, 80007, 130429, 131016, 131056, 131057}
+# Unknown error: it may have been accepted (not on the safe-to-retry list).
+AMBIGUOUS = {1}
+AUTH = {190}
 # Not on WhatsApp / cannot receive: another channel may reach the person.
 UNDELIVERABLE = {131026}
 # Quality or per-user marketing limits: do not resend now, and do not hammer another channel.
@@ -56,9 +59,15 @@ class WhatsAppCloud:
         body = json_or_none(response)
         if response.status_code == 200 and isinstance(body, dict) and body.get("messages"):
             return Result("sent", provider_id=str(body["messages"][0].get("id")))
+        if response.is_success:  # accepted, but no id came back: webhooks will tell
+            return Result("sent")
         error = body.get("error", {}) if isinstance(body, dict) else {}
         code = error.get("code")
         detail = error.get("message") or response.reason_phrase
+        if code in AUTH:
+            return Result("retryable", code=str(code), detail=detail, stall=True)
+        if code in AMBIGUOUS:
+            return Result("ambiguous", code=str(code), detail=detail)
         if code in RETRYABLE:
             return Result("retryable", code=str(code), detail=detail, retry_after=None)
         if code in UNDELIVERABLE:
