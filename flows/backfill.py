@@ -23,10 +23,16 @@ from tasks.ledger.runs import completed_days
 
 @flow(name="backfill", retries=0)
 def backfill(
-    start: date, end: date, weekdays_only: bool = True, rerun_completed: bool = False
+    start: date,
+    end: date,
+    weekdays_only: bool = True,
+    rerun_completed: bool = False,
+    via_deployment: bool = False,
 ) -> State:
     """Run the daily flow for every day from `start` to `end` (inclusive), oldest first:
-    the weekdays, like the default schedule, unless `weekdays_only` is off."""
+    the weekdays, like the default schedule, unless `weekdays_only` is off. Served, it goes
+    through the `daily` deployment (`via_deployment`), whose concurrency limit keeps it from
+    overlapping a scheduled run; from the command line it runs the flow in this process."""
     logger = get_run_logger()
     if end < start:
         return Failed(message=f"end {end} is before start {start}")
@@ -44,10 +50,24 @@ def backfill(
             logger.info("%s already ran: skipped", day)
             days.append({"as_of": day.isoformat(), "status": "skipped (already ran)"})
         else:
-            state = daily_outreach(as_of=day, return_state=True)
+            state = _run_day(day, via_deployment)
             days.append({"as_of": day.isoformat(), "status": state.type.value.lower()})
             if not state.is_completed():
                 logger.error("%s failed: %s; later days not run", day, state.message)
                 return Failed(message=f"{day} failed: {state.message}", data=days)
         day += timedelta(days=1)
     return Completed(message=f"{len(days)} days", data=days)
+
+
+def _run_day(day: date, via_deployment: bool) -> State:
+    if not via_deployment:
+        return daily_outreach(as_of=day, return_state=True)
+    from prefect.deployments import run_deployment
+
+    run = run_deployment(
+        "daily-outreach/daily",
+        parameters={"as_of": day.isoformat()},
+        idempotency_key=f"backfill:{day.isoformat()}",
+        as_subflow=True,
+    )
+    return run.state

@@ -162,6 +162,35 @@ def backfill(
 
 
 @app.command()
+def serve(
+    cron: Annotated[str, typer.Option("--cron", help="When the daily flow runs")] = "0 8 * * 1-5",
+    timezone: Annotated[
+        str | None, typer.Option("--timezone", help="Time zone of the cron (default: settings)")
+    ] = None,
+    dispatch_minutes: Annotated[
+        int, typer.Option("--dispatch-every", min=1, help="Minutes between dispatch runs")
+    ] = 5,
+) -> None:
+    """Serve the deployments (daily on a cron, dispatch every few minutes, backfill on demand).
+
+    Needs a Prefect server: run `prefect server start` and set
+    PREFECT_API_URL=http://127.0.0.1:4200/api (the UI is at http://127.0.0.1:4200)."""
+    settings, _engine = _ledger()
+    import os as _os
+
+    if not _os.environ.get("PREFECT_API_URL"):
+        typer.secho(
+            "Serving needs a Prefect server: run `prefect server start` in another terminal,"
+            " then PREFECT_API_URL=http://127.0.0.1:4200/api cadencia serve",
+            fg=typer.colors.RED, err=True,
+        )  # fmt: skip
+        raise typer.Exit(code=2)
+    from flows.deployments import serve_all
+
+    serve_all(cron, timezone or settings.timezone, dispatch_minutes)
+
+
+@app.command()
 def sandbox(
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1")] = 8787,
     webhooks_url: Annotated[

@@ -1,0 +1,62 @@
+"""Cadencia's deployments: the daily flow on a cron in the business time zone, the dispatch
+flow on a short interval, and backfills on demand — served by `cadencia serve` (Prefect's
+`serve`; needs a Prefect server: `prefect server start` and PREFECT_API_URL), or deployed to
+a process work pool with `prefect deploy` and the equivalent `prefect.yaml`.
+
+All daily runs — scheduled or replayed by a backfill — go through the one `daily` deployment,
+whose concurrency limit of 1 (queue, don't drop) keeps a backfill and a scheduled run from
+overlapping.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prefect import serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron, Interval
+
+from flows.backfill import backfill
+from flows.daily_outreach import daily_outreach
+from flows.dispatch import dispatch_due
+
+DAILY_CRON = "0 8 * * 1-5"  # weekdays at 08:00
+ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
+# A dispatch still running makes the next one pointless: skip it rather than queue it.
+SKIP_IF_RUNNING = ConcurrencyLimitConfig(
+    limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+)
+
+
+def deployments(
+    cron: str = DAILY_CRON, timezone: str = "Europe/Madrid", dispatch_minutes: int = 5
+) -> list[RunnerDeployment]:
+    return [
+        daily_outreach.to_deployment(
+            name="daily",
+            schedules=[Cron(cron, timezone=timezone)],
+            concurrency_limit=ONE_AT_A_TIME,
+            description="Ingest, unify, decide, push. as_of = the scheduled day.",
+            tags=["cadencia"],
+        ),
+        dispatch_due.to_deployment(
+            name="dispatch",
+            schedules=[Interval(timedelta(minutes=dispatch_minutes))],
+            concurrency_limit=SKIP_IF_RUNNING,
+            description="Send the touches whose moment has come.",
+            tags=["cadencia"],
+        ),
+        backfill.to_deployment(
+            name="backfill",
+            parameters={"via_deployment": True},
+            concurrency_limit=ONE_AT_A_TIME,
+            description="Replay missed days in order (start, end) through the daily deployment.",
+            tags=["cadencia"],
+        ),
+    ]
+
+
+def serve_all(cron: str, timezone: str, dispatch_minutes: int) -> None:
+    """Register the deployments and run them from this process until stopped."""
+    serve(*deployments(cron, timezone, dispatch_minutes), limit=4)
