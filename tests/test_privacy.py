@@ -35,7 +35,7 @@ def test_mask() -> None:
 def test_every_log_record_is_masked(caplog: pytest.LogCaptureFixture) -> None:
     install_log_masking()
     with caplog.at_level(logging.INFO):
-        logging.getLogger("prefect.task_runs").info(
+        logging.getLogger("cadencia.deliver").info(
             "sent to %s (%s)", "+34 600 111 222", "ana@example.com"
         )
         try:
