@@ -16,9 +16,7 @@ EMAIL = re.compile(r"[^\s<>\"'(),;:@]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 # 9 to 15 digits, optionally after "+", with single spaces, dots, dashes or brackets between
 # them (never a line break); not glued to letters (ids, UUIDs), not followed by ":" (a date
 # and time such as "2026-11-22 05:20") and not starting with an ISO date ("2026-11-20 23").
-PHONE = re.compile(
-    r"(?<![\w.+-])(?!\d{4}-\d{2}-\d{2})\+?\(?\d(?:[ ().-]{0,2}\d){8,14}(?![\w.:])"
-)
+PHONE = re.compile(r"(?<![\w.+-])(?!\d{4}-\d{2}-\d{2})\+?\(?\d(?:[ ().-]{0,2}\d){8,14}(?![\w.:])")
 
 
 def mask(value: str | None) -> str:
