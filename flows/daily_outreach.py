@@ -35,6 +35,7 @@ from tasks.report.artifacts import (
     publish_contact_quality,
     publish_ingestion_artifacts,
     publish_plan,
+    publish_run_summary,
     source_counts,
 )
 from tasks.sources.errors import SourceFileError
@@ -140,6 +141,7 @@ def daily_outreach(as_of: date | None = None) -> State:
         finish_run(engine, run_id, status="failed", summary=summary)
         return Failed(message=str(problem), data=summary)
 
+    publish_run_summary(summary)
     finish_run(engine, run_id, status="completed", summary=summary)
     return Completed(message=f"run {run_id} completed", data=summary)
 

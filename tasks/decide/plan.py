@@ -349,4 +349,35 @@ def plan_summary(plan: Plan, inserted: int) -> dict[str, object]:
             str(k): int(v) for k, v in plan.touches["channel"].value_counts().items()
         },
         "decisions": {str(k): int(v) for k, v in plan.decisions["outcome"].value_counts().items()},
+        "amount_by_stage": _amounts(live),
+        "touches_by_step": {str(k): int(v) for k, v in plan.touches["step"].value_counts().items()},
+        "decisions_by_rule": _by_rule(plan.decisions),
     }
+
+
+def _amounts(live: pd.DataFrame) -> list[dict[str, object]]:
+    """Open amount per stage and currency (amounts in different currencies never add up)."""
+    if live.empty:
+        return []
+    sums = live.groupby(["stage", "currency"], observed=True)["amount"].agg(["sum", "size"])
+    return [
+        {
+            "stage": str(stage),
+            "currency": str(currency),
+            "cases": int(row["size"]),
+            "amount": round(float(row["sum"]), 2),
+        }  # fmt: skip
+        for (stage, currency), row in sums.iterrows()
+    ]
+
+
+def _by_rule(decisions: pd.DataFrame) -> list[dict[str, object]]:
+    """What held touches back or moved them, by outcome and rule (planned ones excluded)."""
+    held = decisions[decisions["outcome"].astype(str) != "planned"]
+    if held.empty:
+        return []
+    counts = held.groupby(["outcome", "rule"], observed=True).size()
+    return [
+        {"outcome": str(outcome), "rule": str(rule), "count": int(n)}
+        for (outcome, rule), n in counts.sort_values(ascending=False).items()
+    ]

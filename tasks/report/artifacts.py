@@ -164,3 +164,49 @@ def publish_plan(decided: dict, as_of: str) -> None:
     create_markdown_artifact(
         plan_markdown(decided, as_of), key="outreach-plan", description=f"Outreach plan {as_of}"
     )
+
+
+def run_markdown(summary: dict) -> str:
+    """The whole run on one page: inputs, cases and amounts, touches, what held touches back,
+    delivery. Tallies only."""
+    lines = [f"# Cadencia run {summary.get('run_id')} — {summary.get('as_of')}", ""]
+    lines += ["## Inputs", "", "| source | read | accepted | quarantined |", "|---|---:|---:|---:|"]
+    for row in summary.get("sources", []):
+        lines.append(f"| {row['source']} | {row['rows read']} | {row['accepted']} | "
+                     f"{row['quarantined']} |")  # fmt: skip
+    people = summary.get("contacts")
+    if people:
+        lines += ["", f"{people['records']} CRM records → **{people['golden_contacts']}** people."]
+    plan = summary.get("plan")
+    if plan:
+        lines += ["", "## Cases by stage", "", "| stage | currency | cases | open amount |",
+                  "|---|---|---:|---:|"]  # fmt: skip
+        for row in plan.get("amount_by_stage", []):
+            lines.append(f"| {row['stage']} | {row['currency']} | {row['cases']} | "
+                         f"{row['amount']:,.2f} |")  # fmt: skip
+        lines += ["", "## Touches planned", "", "| channel | touches |", "|---|---:|"]
+        lines += [f"| {ch} | {n} |" for ch, n in plan["touches_by_channel"].items()]
+        lines += ["", "| step | touches |", "|---|---:|"]
+        lines += [f"| {st} | {n} |" for st, n in plan.get("touches_by_step", {}).items()]
+        lines += ["", "## Held back, deferred or rerouted, by rule", "",
+                  "| outcome | rule | count |", "|---|---|---:|"]  # fmt: skip
+        lines += [f"| {r['outcome']} | {r['rule']} | {r['count']} |"
+                  for r in plan.get("decisions_by_rule", [])]  # fmt: skip
+    delivery = summary.get("delivery")
+    if delivery:
+        lines += ["", "## Delivery", "",
+                  "| channel | sent | failed | unknown | fell back | retry later | deferred |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for row in delivery["channels"]:
+            lines.append(f"| {row['channel']} | {row['sent']} | {row['failed']} | "
+                         f"{row['unknown']} | {row['fell_back']} | {row['retry_later']} | "
+                         f"{row['deferred']} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+@task(name="publish-run-summary", cache_policy=NO_CACHE)
+def publish_run_summary(summary: dict) -> None:
+    create_markdown_artifact(
+        run_markdown(summary), key="run-summary",
+        description=f"Daily outreach {summary.get('as_of')}: inputs, cases, touches, delivery",
+    )  # fmt: skip

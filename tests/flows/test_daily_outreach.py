@@ -111,6 +111,12 @@ def test_daily_flow_ingests_the_samples_and_records_counts(workspace: Path) -> N
     plan_md = _artifact("outreach-plan", state.state_details.flow_run_id)
     assert "Touches planned" in plan_md
     assert_no_contact_data(plan_md, workspace)
+    run_md = _artifact("run-summary", state.state_details.flow_run_id)
+    for section in ("## Inputs", "## Cases by stage", "## Touches planned",
+                    "## Held back, deferred or rerouted, by rule", "## Delivery"):  # fmt: skip
+        assert section in run_md
+    assert "| erp_open_items | 806 |" in run_md
+    assert_no_contact_data(run_md, workspace)
 
     # The next day keeps every person's golden id and records no consent change again.
     before = _golden_map(engine)
