@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     in_app_url: str | None = None
     in_app_token: SecretStr | None = None
 
+    # Key of the salted hashes kept for forgotten people (`cadencia forget`); default: a
+    # random key created once in the state directory. Changing it forgets the forgetting.
+    erasure_salt: SecretStr | None = None
+
     # Webhook verification secrets (`cadencia webhooks`).
     meta_app_secret: SecretStr | None = None
     meta_verify_token: SecretStr | None = None

@@ -223,6 +223,28 @@ def webhooks(
 
 
 @app.command()
+def forget(
+    contact: Annotated[str, typer.Argument(help="Golden id of the person (see `explain`)")],
+) -> None:
+    """Erase a person's personal data (GDPR right to erasure); keep only salted hashes so a
+    later export does not bring them back, and the consent audit that proves lawful use."""
+    settings, engine = _ledger()
+    from tasks.ledger.erasure import forget as erase
+    from tasks.ledger.erasure import salt_from
+
+    salt = settings.erasure_salt.get_secret_value() if settings.erasure_salt else None
+    done = erase(engine, contact, salt_from(salt, settings.state_dir))
+    if done is None:
+        typer.secho(f"No person with golden id {contact!r} in the ledger.", fg=typer.colors.RED,
+                    err=True)  # fmt: skip
+        raise typer.Exit(code=1)
+    typer.echo(
+        f"Forgot {contact}: personal data erased, {done.identifiers} identifiers kept as salted"
+        f" hashes, every channel suppressed, {done.touches_cancelled} planned touches cancelled."
+    )
+
+
+@app.command()
 def generate(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the exports into")] = Path(
         "data/generated"

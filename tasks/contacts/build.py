@@ -7,6 +7,8 @@ task at the bottom reads and writes the ledger around it.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import sqlalchemy as sa
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -35,6 +38,9 @@ def _phase(name: str) -> Iterator[None]:
     yield
     if PHASE_TIMES is not None:
         PHASE_TIMES[name] = PHASE_TIMES.get(name, 0.0) + time.perf_counter() - start
+
+
+logger = logging.getLogger("cadencia.contacts")
 
 
 @dataclass
@@ -111,6 +117,31 @@ def consent_changes_frame() -> pd.DataFrame:
     )
 
 
+def without_erased(engine: sa.Engine, contacts: Contacts, known: set[str]) -> Contacts:
+    """Drop people who asked to be forgotten and are still in the CRM exports."""
+    from config.settings import get_settings
+    from tasks.ledger.erasure import erased_people, salt_from
+
+    settings = get_settings()
+    salt = settings.erasure_salt.get_secret_value() if settings.erasure_salt else None
+    gone = erased_people(engine, salt_from(salt, settings.state_dir), contacts.golden,
+                         contacts.source_map, known)  # fmt: skip
+    if not gone:
+        return contacts
+    logger.info("%d forgotten people found in the exports again: dropped", len(gone))
+
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        if "golden_id" not in frame.columns:
+            return frame
+        return frame[~frame["golden_id"].isin(gone)].reset_index(drop=True)
+
+    return dataclasses.replace(
+        contacts, records=keep(contacts.records), golden=keep(contacts.golden),
+        consent=keep(contacts.consent), consent_wide=keep(contacts.consent_wide),
+        consent_changes=keep(contacts.consent_changes), merges=keep(contacts.merges),
+    )  # fmt: skip
+
+
 @task(name="unify-contacts", cache_policy=NO_CACHE)
 def unify_contacts_task(
     ledger_url: str, run_id: int, frames: list[pd.DataFrame], default_region: str
@@ -125,14 +156,16 @@ def unify_contacts_task(
     from tasks.ledger.db import engine_for
 
     engine = engine_for(ledger_url)
+    known = known_golden_ids(engine)
     contacts = unify_contacts(
         frames,
         contacts_policy(),
         default_region,
-        known=known_golden_ids(engine),
+        known=known,
         current=current_consent(engine),
         issued=all_golden_ids(engine),
     )
+    contacts = without_erased(engine, contacts, set(known.to_numpy()))
     save_contacts(
         engine,
         run_id,

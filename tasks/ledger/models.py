@@ -403,3 +403,16 @@ class Event(Base):
     currency: Mapped[str | None] = mapped_column(sa.String(3))
     promised_date: Mapped[dt.date | None] = mapped_column(sa.Date)
     payload: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+class Erasure(Base):
+    """A forgotten person's identifier (email, number, CRM record id) as a salted hash: enough
+    to recognise them in a later export and drop the record, nothing to recover it from."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(10))
+    golden_id: Mapped[str] = mapped_column(sa.String(64))
+    erased_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

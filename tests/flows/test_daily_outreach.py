@@ -275,3 +275,34 @@ def test_backfill_replays_missed_days_in_order_and_never_twice(workspace: Path) 
     assert all(r["status"].startswith("skipped") for r in again.result())
     with engine.connect() as conn:
         assert conn.execute(sa.text("select count(*) from touches")).scalar_one() == touches[0]
+
+
+def test_a_forgotten_person_is_erased_and_not_brought_back_by_the_next_export(
+    workspace: Path,
+) -> None:
+    from tasks.ledger.erasure import forget, salt_from
+
+    assert daily_outreach(as_of=date(2026, 11, 18), return_state=True).is_completed()
+    engine = engine_for(get_settings().ledger_url)
+    with engine.connect() as conn:
+        golden_id, email = conn.execute(sa.text(
+            "select c.golden_id, c.email from contacts c join touches t"
+            " on t.golden_id = c.golden_id where c.email is not null limit 1")).one()  # fmt: skip
+    done = forget(engine, golden_id, salt_from(None, get_settings().state_dir))
+    assert done is not None and done.identifiers >= 2
+    assert daily_outreach(as_of=date(2026, 11, 19), return_state=True).is_completed()
+    with engine.connect() as conn:
+        person = conn.execute(sa.text(
+            "select email, first_name, erased_at from contacts where golden_id = :g"),
+            {"g": golden_id}).one()  # fmt: skip
+        again = conn.execute(sa.text("select count(*) from contacts where lower(email) = :e"),
+                             {"e": email.lower()}).scalar_one()  # fmt: skip
+        later = conn.execute(sa.text(
+            "select count(*) from touches where golden_id = :g and as_of = '2026-11-19'"),
+            {"g": golden_id}).scalar_one()  # fmt: skip
+        audit = conn.execute(sa.text("select count(*) from consent_audit where golden_id = :g"),
+                             {"g": golden_id}).scalar_one()  # fmt: skip
+    assert person[0] is None and person[1] is None and person[2] is not None
+    assert again == 0  # the export still holds them: recognised by hash and dropped
+    assert later == 0
+    assert audit > 0  # the proof of lawful processing stays

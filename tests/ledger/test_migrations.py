@@ -34,6 +34,7 @@ EXPECTED_TABLES = {
     "events",
     "holds",
     "suppressions",
+    "erasures",
 }
 
 
