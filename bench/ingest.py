@@ -66,6 +66,8 @@ def measure(mode: str, folder: Path, sources: list[str]) -> dict:
         seconds = time.perf_counter() - t0
         per_source[m.name] = {"rows": rows, "seconds": seconds, "quarantined": quarantined}
         del frame  # free before the next file
+        if mode != "bare":
+            del result  # the result holds the accepted frame too
     total = time.perf_counter() - t_all
     return {
         "mode": mode,

@@ -100,12 +100,16 @@ def ingest(mapping: SourceMapping, input_dir: Path, default_tz: str) -> SourceRe
     bad_index = problems["index"].unique()
     keep = np.ones(len(typed), dtype=bool)
     keep[bad_index.astype(np.int64)] = False
+    rows_read = len(typed) + len(raw.bad_rows)
+    # The text cells are not needed any more: let them go, so the accepted rows' copies can
+    # reuse their memory (touching fresh memory costs as much as the copying itself).
+    raw.frame = raw.frame.iloc[:0]
     accepted = _keep_rows(typed, keep)
+    del typed
     accepted.insert(0, "source", mapping.name)
     accepted.insert(1, "system", mapping.system)
     accepted.insert(2, "source_row", raw.rows[keep].astype(np.int64))
     accepted.index = pd.RangeIndex(len(accepted))
-    rows_read = len(typed) + len(raw.bad_rows)
     quarantined = int(quarantine["row"].nunique()) if len(quarantine) else 0
     if rows_read != len(accepted) + quarantined:  # an internal error, never the user's
         raise AssertionError(
@@ -331,7 +335,11 @@ def _hash_repeats(keys: pyarrow.Array) -> np.ndarray | None:
 
 def _keep_rows(typed: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     """The rows to accept, column by column: Arrow's filter for text (pandas would convert the
-    mask to indices and take), numpy masks for the rest."""
+    mask to indices and take), numpy masks for the rest.
+
+    Empties `typed` as it goes (each column is dropped once it is queued), so a column's memory
+    is released as soon as its accepted copy exists, instead of all copies living beside all
+    originals."""
     if keep.all():
         return typed
     mask = pyarrow.array(keep)
@@ -342,10 +350,10 @@ def _keep_rows(typed: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
         return pd.Series(col.array[keep])
 
     # Arrow's filter and numpy's masking release the GIL: filter the columns on all cores.
+    names = list(typed.columns)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        columns = dict(
-            zip(typed.columns, pool.map(kept, [typed[c] for c in typed.columns]), strict=True)
-        )
+        futures = [pool.submit(kept, typed.pop(name)) for name in names]
+        columns = dict(zip(names, (f.result() for f in futures), strict=True))
     return pd.DataFrame(columns, index=pd.RangeIndex(int(keep.sum())))
 
 

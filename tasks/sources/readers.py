@@ -33,6 +33,9 @@ XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 DELIMITERS = (",", ";", "\t", "|")
 _CHUNK = 8 << 20
+# Arrow's CSV block: 4 MB rather than its 1 MB default gives a quarter of the chunks per column
+# (every per-chunk step downstream costs less) and reads as fast.
+_BLOCK = 4 << 20
 _BLANK_BYTES = b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"
 
 
@@ -129,7 +132,6 @@ class Sniffed:
 class _Scan:
     sha256: str
     newlines: int  # b"\n" bytes, plus one for a last line without a line break
-    blank_lines: bool  # b"\n\n" or b"\n\r\n" somewhere
 
 
 def _map(path: Path) -> mmap.mmap | bytes:
@@ -143,21 +145,27 @@ def _map(path: Path) -> mmap.mmap | bytes:
 
 def _scan(data: mmap.mmap | bytes) -> _Scan:
     """SHA-256 and line breaks in one pass. hashlib and numpy release the GIL on big blocks,
-    so this runs on the other core while Arrow reads the file."""
+    so this runs on the other core while Arrow reads the file. Line breaks are only counted:
+    empty lines are looked for (`_has_blank_line`) when the count says there may be some."""
     digest = hashlib.sha256()
     view = memoryview(data)
     u8 = np.frombuffer(data, dtype=np.uint8)
-    breaks = []
+    count = 0
     for start in range(0, len(u8), _CHUNK):
         digest.update(view[start : start + _CHUNK])
-        breaks.append(np.flatnonzero(u8[start : start + _CHUNK] == 10) + start)
-    at = np.concatenate(breaks) if breaks else np.empty(0, dtype=np.int64)
-    gaps = np.diff(at)
-    # An empty line is a line break right after another, or after a lone carriage return.
-    blank = bool((gaps == 1).any() or ((gaps == 2) & (u8[at[:-1] + 1] == 13)).any())
-    newlines = len(at) + (1 if len(u8) and u8[-1] != 10 else 0)
+        count += int(np.count_nonzero(u8[start : start + _CHUNK] == 10))
+    newlines = count + (1 if len(u8) and u8[-1] != 10 else 0)
     view.release()
-    return _Scan(digest.hexdigest(), newlines, blank)
+    return _Scan(digest.hexdigest(), newlines)
+
+
+def _has_blank_line(data: mmap.mmap | bytes) -> bool:
+    """An empty line somewhere: a line break right after another, or after a lone carriage
+    return (b"\\n\\n" or b"\\n\\r\\n")."""
+    u8 = np.frombuffer(data, dtype=np.uint8)
+    at = np.flatnonzero(u8 == 10)
+    gaps = np.diff(at)
+    return bool((gaps == 1).any() or ((gaps == 2) & (u8[at[:-1] + 1] == 13)).any())
 
 
 def _valid_utf8(data: mmap.mmap | bytes) -> bool:
@@ -228,12 +236,9 @@ def sniff_file(path: Path, declared: str = "auto") -> Sniffed:
     """Encoding, SHA-256, line count and blank-line presence of a text file."""
     data = _map(path)
     enc = _encoding(path, data, declared)
-    return _sniffed(enc, _scan(data))
-
-
-def _sniffed(enc: str, scan: _Scan) -> Sniffed:
+    scan = _scan(data)
     lines = None if enc.startswith("utf-16") else scan.newlines
-    return Sniffed(enc, scan.sha256, lines, scan.blank_lines)
+    return Sniffed(enc, scan.sha256, lines, _has_blank_line(data))
 
 
 def _header_line(path: Path, encoding: str) -> tuple[int, str]:
@@ -266,12 +271,16 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
         table, names, selected, header_row, delim, irregular = _read_table(
             path, data, enc, headers, delimiter
         )
-        sniffed = _sniffed(enc, scanning.result())
-    sha, newlines = sniffed.sha256, sniffed.newlines
+        scan = scanning.result()
+    sha = scan.sha256
+    newlines = None if enc.startswith("utf-16") else scan.newlines
     frame = _arrow_to_text_frame(table, {h: names[i] for h, i in selected.items()})
     # Spreadsheet row numbers: each record is one line (a value with a line break shifts this);
-    # Arrow skips empty lines silently, so find them to keep the numbers right.
-    blank = _empty_lines(path, enc, header_row) if sniffed.blank_lines else []
+    # Arrow skips empty lines silently, so find them to keep the numbers right. An empty line
+    # is a line break without a record: with as many line breaks as records there is none.
+    blank = []
+    if newlines is not None and newlines != header_row + len(frame) + len(irregular):
+        blank = _empty_lines(path, enc, header_row) if _has_blank_line(data) else []
     skipped = np.array([line for line, _, _ in irregular] + blank, dtype=np.int64)
     rows = np.arange(header_row + 1, header_row + 1 + len(frame) + len(skipped), dtype=np.int64)
     if len(skipped):
@@ -311,7 +320,11 @@ def _read_table(
         return pacsv.read_csv(
             pa.BufferReader(pa.py_buffer(data)),
             read_options=pacsv.ReadOptions(
-                encoding=arrow_enc, column_names=names, skip_rows=header_row, use_threads=threads
+                encoding=arrow_enc,
+                column_names=names,
+                skip_rows=header_row,
+                use_threads=threads,
+                block_size=_BLOCK,
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delim,
@@ -354,7 +367,7 @@ def _read_table(
 
 def _empty_lines(path: Path, encoding: str, header_row: int) -> list[int]:
     """Line numbers of the empty lines after the header, which Arrow skips silently (only
-    called when `sniff_file` saw one)."""
+    called when `_has_blank_line` saw one)."""
     if encoding.startswith("utf-16"):
         return []
     found = []
