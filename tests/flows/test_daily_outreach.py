@@ -306,3 +306,22 @@ def test_a_forgotten_person_is_erased_and_not_brought_back_by_the_next_export(
     assert again == 0  # the export still holds them: recognised by hash and dropped
     assert later == 0
     assert audit > 0  # the proof of lawful processing stays
+
+
+def test_a_whole_run_shows_no_number_or_address_in_logs_or_artifacts(workspace: Path) -> None:
+    """Everything the Prefect UI keeps of a run — every log line of the flow and its tasks,
+    every artifact — checked against the sample exports' real numbers and addresses."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    state = daily_outreach(as_of=date(2026, 11, 20), return_state=True)
+    assert state.is_completed(), state.message
+    flow_run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+        )
+        artifacts = client.read_artifacts(flow_run_filter=FlowRunFilter(id={"any_": [flow_run_id]}))
+    assert logs and artifacts
+    text = "\n".join(log.message for log in logs)
+    text += "\n".join(str(a.data) for a in artifacts)
+    assert_no_contact_data(text, workspace)
