@@ -229,11 +229,10 @@ def forget(
     """Erase a person's personal data (GDPR right to erasure); keep only salted hashes so a
     later export does not bring them back, and the consent audit that proves lawful use."""
     settings, engine = _ledger()
+    from tasks.ledger.erasure import erasure_key
     from tasks.ledger.erasure import forget as erase
-    from tasks.ledger.erasure import salt_from
 
-    salt = settings.erasure_salt.get_secret_value() if settings.erasure_salt else None
-    done = erase(engine, contact, salt_from(salt, settings.state_dir))
+    done = erase(engine, contact, erasure_key(settings))
     if done is None:
         typer.secho(f"No person with golden id {contact!r} in the ledger.", fg=typer.colors.RED,
                     err=True)  # fmt: skip

@@ -120,11 +120,9 @@ def consent_changes_frame() -> pd.DataFrame:
 def without_erased(engine: sa.Engine, contacts: Contacts, known: set[str]) -> Contacts:
     """Drop people who asked to be forgotten and are still in the CRM exports."""
     from config.settings import get_settings
-    from tasks.ledger.erasure import erased_people, salt_from
+    from tasks.ledger.erasure import erased_people, erasure_key
 
-    settings = get_settings()
-    salt = settings.erasure_salt.get_secret_value() if settings.erasure_salt else None
-    gone = erased_people(engine, salt_from(salt, settings.state_dir), contacts.golden,
+    gone = erased_people(engine, erasure_key(get_settings()), contacts.golden,
                          contacts.source_map, known)  # fmt: skip
     if not gone:
         return contacts

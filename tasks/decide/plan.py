@@ -202,7 +202,7 @@ def _finish_touches(
     t["send_at_local"] = _local_text(t["send_at"], t["tz"])
     t["as_of"] = as_of
     t["status"] = "planned"
-    t["message_ref"] = [str(uuid.uuid5(MESSAGE_REF_NAMESPACE, k)) for k in t["idempotency_key"]]
+    t["message_ref"] = [message_ref(k) for k in t["idempotency_key"]]
     if "fallback_channel" not in t:
         t["fallback_channel"] = None
     t["context"] = None
@@ -212,6 +212,12 @@ def _finish_touches(
 # Our id for a message, echoed by providers: a UUID (RBM wants one) derived from the key, so
 # the same touch always carries the same id, whichever run or retry sends it.
 MESSAGE_REF_NAMESPACE = uuid.UUID("6f1d3c52-9a8e-4f0e-9b65-6361646e6369")
+
+
+def message_ref(idempotency_key: str) -> str:
+    return str(uuid.uuid5(MESSAGE_REF_NAMESPACE, idempotency_key))
+
+
 CONTEXT_INVOICES = 10
 
 

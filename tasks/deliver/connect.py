@@ -25,7 +25,9 @@ from tasks.deliver.providers.whatsapp import WhatsAppCloud
 
 # Providers that deduplicate on our id: a send that may or may not have gone through is
 # simply sent again with the same id instead of being left `unknown`.
-IDEMPOTENT = frozenset({"rbm", "salesforce"})
+HTTP_PROVIDERS = (WhatsAppCloud, RcsBusinessMessaging, TwilioSms, TwilioCalls, SendGrid,
+                  SalesforceTasks, HubSpotTasks, CallWebhook, InApp)  # fmt: skip
+IDEMPOTENT = frozenset(kind.name for kind in HTTP_PROVIDERS if kind.idempotent)
 SANDBOX_SECRET = "sandbox"
 
 

@@ -16,16 +16,12 @@ import html
 import json
 import logging
 import logging.config
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import HTTP
-from types import TracebackType
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import sqlalchemy as sa
@@ -48,6 +44,7 @@ from tasks.deliver.receipts import (
     parse_whatsapp,
     unsubscribe_receipt,
 )
+from tasks.deliver.serving import ThreadedServer
 from tasks.ledger.db import engine_for, migrate
 from tasks.ledger.receipts import Recorded, TouchRef, ping, record_receipts, touch_by_ref
 
@@ -393,33 +390,7 @@ def serve_webhooks(
     uvicorn.run(app, host=host, port=port, proxy_headers=True, access_log=False, log_config=None)
 
 
-class WebhookServer:
-    """A receiver running on a background thread (tests, embedded use)."""
-
-    def __init__(
-        self, server: uvicorn.Server, thread: threading.Thread, sock: socket.socket
-    ) -> None:
-        self._server = server
-        self._thread = thread
-        self._socket = sock
-        host, port = sock.getsockname()[:2]
-        self.url = f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
-
-    def __enter__(self) -> WebhookServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+WebhookServer = ThreadedServer  # a receiver running on a background thread
 
 
 def start_webhooks_in_thread(
@@ -427,20 +398,5 @@ def start_webhooks_in_thread(
 ) -> WebhookServer:
     """Start the receiver on `host:port` (0: any free port) and return once it accepts."""
     app = create_webhook_app(settings, ledger_url)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="cadencia-webhooks", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            sock.close()
-            raise RuntimeError("the webhook receiver did not start")
-        time.sleep(0.01)
-    return WebhookServer(server, thread, sock)
+    return ThreadedServer(config, host, port).start()

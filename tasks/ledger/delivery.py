@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from tasks.decide.plan import MESSAGE_REF_NAMESPACE
+from tasks.decide.plan import message_ref
 from tasks.ledger.bulk import insert_new
 from tasks.ledger.models import Case, Contact, Hold, Suppression, Touch
 
@@ -324,7 +324,7 @@ def fallback_touch(row: pd.Series | dict[str, Any], now: dt.datetime) -> dict[st
     key = f"{row['idempotency_key']}|fallback:{row['fallback_channel']}"
     return {
         "idempotency_key": key,
-        "message_ref": str(uuid.uuid5(MESSAGE_REF_NAMESPACE, key)),
+        "message_ref": message_ref(key),
         "case_key": row["case_key"],
         "account_id": row["account_id"],
         "golden_id": row["golden_id"],

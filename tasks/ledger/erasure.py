@@ -20,11 +20,18 @@ import pandas as pd
 import sqlalchemy as sa
 
 from config.outreach_policy import CHANNELS
+from config.settings import Settings
 from tasks.ledger.models import Contact, ContactSourceId, Erasure, Suppression, Touch, utcnow
 
 _c, _ids, _e = Contact.__table__, ContactSourceId.__table__, Erasure.__table__
 PERSONAL = ("first_name", "last_name", "email", "phone_e164", "mobile_e164", "title",
             "email_typo_of")  # fmt: skip
+
+
+def erasure_key(settings: Settings) -> bytes:
+    """The key of the erasure hashes for these settings."""
+    configured = settings.erasure_salt.get_secret_value() if settings.erasure_salt else None
+    return salt_from(configured, settings.state_dir)
 
 
 def salt_from(configured: str | None, state_dir: Path) -> bytes:

@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from tasks.decide.plan import MESSAGE_REF_NAMESPACE
+from tasks.decide.plan import message_ref
 from tasks.ledger.bulk import bulk_insert
 from tasks.ledger.models import Case, Contact, Touch
 
@@ -82,7 +81,7 @@ def seed_due_touches(
         "template": spec["template"], "purpose": spec["purpose"], "send_at": now,
         "status": "planned", "as_of": as_of,
         "assignee": np.where(channel == "voice", "collections-es", None),
-        "message_ref": [str(uuid.uuid5(MESSAGE_REF_NAMESPACE, k)) for k in keys],
+        "message_ref": [message_ref(k) for k in keys],
         "fallback_channel": spec["fallback_channel"], "context": [context] * n,
     })  # fmt: skip
     with engine.begin() as conn:

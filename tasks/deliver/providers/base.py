@@ -72,6 +72,40 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
+class HttpProvider:
+    """What the HTTP providers share: one client, one request with its transport failure
+    classified, closing. `idempotent` providers deduplicate on our id, so a request that
+    may have gone through is simply tried again."""
+
+    name = ""
+    idempotent = False
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self._client = client
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response | Result:
+        try:
+            return await self._client.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            failure = transport_failure(exc)
+            if self.idempotent:
+                return Result("retryable", code=failure.code, detail=failure.detail)
+            return failure
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def accepted(response: httpx.Response, message: Message, *id_keys: str) -> Result | None:
+    """`sent` for a 2xx answer of a simple endpoint, with its id (else our ref)."""
+    if response.status_code not in (200, 201, 202):
+        return None
+    body = json_or_none(response)
+    found = [body.get(k) for k in id_keys] if isinstance(body, dict) else []
+    ident = next((v for v in found if v), None)
+    return Result("sent", provider_id=str(ident or message.ref))
+
+
 def transport_failure(exc: httpx.TransportError) -> Result:
     """Connection problems before the request left are safe to retry; anything after the
     request was written (read timeout, dropped connection) is ambiguous."""

@@ -10,12 +10,13 @@ from typing import Any
 import httpx
 
 from tasks.deliver.providers.base import (
+    HttpProvider,
     Message,
     Result,
+    accepted,
     http_status_result,
     json_or_none,
     retry_after,
-    transport_failure,
 )
 
 
@@ -23,14 +24,14 @@ def _due(message: Message) -> dt.datetime:
     return message.send_at or dt.datetime.now(dt.UTC)
 
 
-class SalesforceTasks:
+class SalesforceTasks(HttpProvider):
     name = "salesforce"
     idempotent = True  # PATCH by external id: a second call updates the same Task
 
     def __init__(
         self, client: httpx.AsyncClient, instance_url: str, token: str, version: str = "v60.0"
     ) -> None:
-        self._client = client
+        super().__init__(client)
         self._base = f"{instance_url.rstrip('/')}/services/data/{version}/sobjects/Task"
         self._headers = {"Authorization": f"Bearer {token}"}
 
@@ -48,14 +49,11 @@ class SalesforceTasks:
 
     async def send(self, message: Message) -> Result:
         url = f"{self._base}/Cadencia_Ref__c/{message.ref}"
-        try:
-            response = await self._client.patch(
-                url, json=self.payload(message), headers=self._headers
-            )
-        except httpx.TransportError as exc:
-            # An upsert by external id cannot create a second Task: retrying is safe.
-            failure = transport_failure(exc)
-            return Result("retryable", code=failure.code, detail=failure.detail)
+        response = await self._request(
+            "PATCH", url, json=self.payload(message), headers=self._headers
+        )
+        if isinstance(response, Result):
+            return response
         body = json_or_none(response)
         if response.status_code in (200, 201) and isinstance(body, dict):
             return Result("sent", provider_id=str(body.get("id")))
@@ -68,15 +66,12 @@ class SalesforceTasks:
             return Result("retryable", code=code or str(response.status_code), detail=detail)
         return http_status_result(response, code, detail or response.reason_phrase)
 
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
-
-class HubSpotTasks:
+class HubSpotTasks(HttpProvider):
     name = "hubspot"
 
     def __init__(self, client: httpx.AsyncClient, base_url: str, token: str) -> None:
-        self._client = client
+        super().__init__(client)
         self._url = f"{base_url.rstrip('/')}/crm/v3/objects/tasks"
         self._headers = {"Authorization": f"Bearer {token}"}
 
@@ -95,12 +90,11 @@ class HubSpotTasks:
         return {"properties": properties}
 
     async def send(self, message: Message) -> Result:
-        try:
-            response = await self._client.post(
-                self._url, json=self.payload(message), headers=self._headers
-            )
-        except httpx.TransportError as exc:
-            return transport_failure(exc)
+        response = await self._request(
+            "POST", self._url, json=self.payload(message), headers=self._headers
+        )
+        if isinstance(response, Result):
+            return response
         body = json_or_none(response)
         if response.status_code == 201 and isinstance(body, dict):
             return Result("sent", provider_id=str(body.get("id")))
@@ -108,17 +102,14 @@ class HubSpotTasks:
         return http_status_result(response, body.get("category") if isinstance(body, dict)
                                   else None, detail or response.reason_phrase)  # fmt: skip
 
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
-
-class CallWebhook:
+class CallWebhook(HttpProvider):
     """Your own task queue or dialer: one JSON POST per call task."""
 
     name = "call_webhook"
 
     def __init__(self, client: httpx.AsyncClient, url: str, token: str | None) -> None:
-        self._client = client
+        super().__init__(client)
         self._url = url
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
 
@@ -135,17 +126,11 @@ class CallWebhook:
         }
 
     async def send(self, message: Message) -> Result:
-        try:
-            response = await self._client.post(
-                self._url, json=self.payload(message), headers=self._headers
-            )
-        except httpx.TransportError as exc:
-            return transport_failure(exc)
-        if response.status_code in (200, 201, 202):
-            body = json_or_none(response)
-            ident = body.get("id") or body.get("ref") if isinstance(body, dict) else None
-            return Result("sent", provider_id=str(ident or message.ref))
-        return http_status_result(response, None, response.text[:200] or None)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
+        response = await self._request(
+            "POST", self._url, json=self.payload(message), headers=self._headers
+        )
+        if isinstance(response, Result):
+            return response
+        return accepted(response, message, "id", "ref") or http_status_result(
+            response, None, response.text[:200] or None
+        )

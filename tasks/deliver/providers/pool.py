@@ -26,11 +26,8 @@ class ClientPool:
         ]
         self._next = itertools.cycle(self._clients)
 
-    async def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        return await next(self._next).post(url, **kwargs)
-
-    async def patch(self, url: str, **kwargs: Any) -> httpx.Response:
-        return await next(self._next).patch(url, **kwargs)
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return await next(self._next).request(method, url, **kwargs)
 
     async def aclose(self) -> None:
         for client in self._clients:

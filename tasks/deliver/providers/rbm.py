@@ -8,15 +8,15 @@ from urllib.parse import quote
 import httpx
 
 from tasks.deliver.providers.base import (
+    HttpProvider,
     Message,
     Result,
     http_status_result,
     json_or_none,
-    transport_failure,
 )
 
 
-class RcsBusinessMessaging:
+class RcsBusinessMessaging(HttpProvider):
     name = "rbm"
     idempotent = True
 
@@ -24,7 +24,7 @@ class RcsBusinessMessaging:
         self, client: httpx.AsyncClient, base_url: str, agent_id: str, token: str,
         ttl_seconds: int = 86400,
     ) -> None:  # fmt: skip
-        self._client = client
+        super().__init__(client)
         self._base = base_url.rstrip("/")
         self._agent = agent_id
         self._headers = {"Authorization": f"Bearer {token}"}
@@ -39,14 +39,11 @@ class RcsBusinessMessaging:
     async def send(self, message: Message) -> Result:
         url = f"{self._base}/v1/phones/{quote(message.to)}/agentMessages"
         params = {"messageId": message.ref, "agentId": self._agent}
-        try:
-            response = await self._client.post(
-                url, params=params, json=self.payload(message), headers=self._headers
-            )
-        except httpx.TransportError as exc:
-            result = transport_failure(exc)
-            # Same messageId on the next try: Google drops the duplicate.
-            return Result("retryable", code=result.code, detail=result.detail)
+        response = await self._request(
+            "POST", url, params=params, json=self.payload(message), headers=self._headers
+        )
+        if isinstance(response, Result):  # same messageId next time: Google drops duplicates
+            return response
         if response.status_code == 200:
             return Result("sent", provider_id=message.ref)
         body = json_or_none(response)
@@ -65,6 +62,3 @@ class RcsBusinessMessaging:
         if response.status_code >= 500:
             return Result("retryable", code=status or str(response.status_code), detail=detail)
         return http_status_result(response, status, detail)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()

@@ -6,12 +6,12 @@ from __future__ import annotations
 import httpx
 
 from tasks.deliver.providers.base import (
+    HttpProvider,
     Message,
     Result,
     http_status_result,
     json_or_none,
     retry_after,
-    transport_failure,
 )
 
 
@@ -26,14 +26,14 @@ def unsubscribe_headers(url: str | None, mailto: str | None) -> dict[str, str]:
     return headers
 
 
-class SendGrid:
+class SendGrid(HttpProvider):
     name = "sendgrid"
 
     def __init__(
         self, client: httpx.AsyncClient, base_url: str, api_key: str, sender: str,
         sender_name: str | None, unsubscribe_mailto: str | None = None,
     ) -> None:  # fmt: skip
-        self._client = client
+        super().__init__(client)
         self._url = f"{base_url.rstrip('/')}/v3/mail/send"
         self._headers = {"Authorization": f"Bearer {api_key}"}
         self._from = {"email": sender, **({"name": sender_name} if sender_name else {})}
@@ -56,12 +56,11 @@ class SendGrid:
         return body
 
     async def send(self, message: Message) -> Result:
-        try:
-            response = await self._client.post(
-                self._url, json=self.payload(message), headers=self._headers
-            )
-        except httpx.TransportError as exc:
-            return transport_failure(exc)
+        response = await self._request(
+            "POST", self._url, json=self.payload(message), headers=self._headers
+        )
+        if isinstance(response, Result):
+            return response
         if response.status_code == 202:
             return Result("sent", provider_id=response.headers.get("x-message-id"))
         body = json_or_none(response)
@@ -74,9 +73,6 @@ class SendGrid:
         ):
             return Result("permanent", code="400", detail=detail, fall_back=True)
         return http_status_result(response, None, detail or response.reason_phrase)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
 
 def _reset(response: httpx.Response) -> float | None:

@@ -8,12 +8,12 @@ from urllib.parse import urlencode
 import httpx
 
 from tasks.deliver.providers.base import (
+    HttpProvider,
     Message,
     Result,
     http_status_result,
     json_or_none,
     retry_after,
-    transport_failure,
 )
 
 RETRYABLE = {20429, 14107, 63017, 63018, 30022}
@@ -22,14 +22,14 @@ INVALID_RECIPIENT = {21211, 21614, 21612, 21635, 21217}
 AUTH = {20003}
 
 
-class _Twilio:
+class _Twilio(HttpProvider):
     resource = ""
 
     def __init__(
         self, client: httpx.AsyncClient, base_url: str, account_sid: str, auth_token: str,
         sender: str, status_callback: str | None,
     ) -> None:  # fmt: skip
-        self._client = client
+        super().__init__(client)
         self._url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/{self.resource}"
         self._auth = httpx.BasicAuth(account_sid, auth_token)
         self._sender = sender
@@ -45,10 +45,9 @@ class _Twilio:
         raise NotImplementedError
 
     async def send(self, message: Message) -> Result:
-        try:
-            response = await self._client.post(self._url, data=self.form(message), auth=self._auth)
-        except httpx.TransportError as exc:
-            return transport_failure(exc)
+        response = await self._request("POST", self._url, data=self.form(message), auth=self._auth)
+        if isinstance(response, Result):
+            return response
         body = json_or_none(response)
         if response.status_code in (200, 201) and isinstance(body, dict) and body.get("sid"):
             return Result("sent", provider_id=str(body["sid"]))
@@ -67,9 +66,6 @@ class _Twilio:
         if code is not None and response.status_code < 500:
             return Result("permanent", code=str(code), detail=detail)
         return http_status_result(response, str(code) if code else None, detail)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
 
 class TwilioSms(_Twilio):

@@ -6,11 +6,11 @@ from __future__ import annotations
 import httpx
 
 from tasks.deliver.providers.base import (
+    HttpProvider,
     Message,
     Result,
     http_status_result,
     json_or_none,
-    transport_failure,
 )
 
 RETRYABLE = {2, 4, 80007, 130429, 131016, 131056, 131057}
@@ -23,14 +23,14 @@ UNDELIVERABLE = {131026}
 HOLD_BACK = {131048, 131049}
 
 
-class WhatsAppCloud:
+class WhatsAppCloud(HttpProvider):
     name = "whatsapp"
 
     def __init__(
         self, client: httpx.AsyncClient, base_url: str, version: str, phone_number_id: str,
         token: str,
     ) -> None:  # fmt: skip
-        self._client = client
+        super().__init__(client)
         self._url = f"{base_url.rstrip('/')}/{version}/{phone_number_id}/messages"
         self._headers = {"Authorization": f"Bearer {token}"}
 
@@ -50,12 +50,11 @@ class WhatsAppCloud:
         }
 
     async def send(self, message: Message) -> Result:
-        try:
-            response = await self._client.post(
-                self._url, json=self.payload(message), headers=self._headers
-            )
-        except httpx.TransportError as exc:
-            return transport_failure(exc)
+        response = await self._request(
+            "POST", self._url, json=self.payload(message), headers=self._headers
+        )
+        if isinstance(response, Result):
+            return response
         body = json_or_none(response)
         if response.status_code == 200 and isinstance(body, dict) and body.get("messages"):
             return Result("sent", provider_id=str(body["messages"][0].get("id")))
@@ -78,6 +77,3 @@ class WhatsAppCloud:
         if code is not None and response.status_code < 500:
             return Result("permanent", code=str(code), detail=detail)
         return http_status_result(response, str(code) if code else None, detail)
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
