@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/cadencia run
+	$(BIN)/cadencia report
 
 test: $(STAMP)
 	$(BIN)/ruff format --check .

@@ -77,6 +77,14 @@ class Cases(_Strict):
     trigger_within_days: int = Field(default=7, ge=0)
 
 
+class Holdout(_Strict):
+    """A control group: this share of cases, chosen by a hash of the case key, gets no
+    automated touch, so the report can show what the outreach changed (the lift)."""
+
+    share: float = Field(default=0.0, ge=0, le=0.5)
+    seed: str = Field(default="cadencia-holdout", min_length=1)
+
+
 class ChannelCap(_Strict):
     channel: Channel
     purpose: Literal["service", "marketing", "any"] = "any"
@@ -172,6 +180,7 @@ class OutreachPolicy(_Strict):
     aging: Aging
     segments: Segments
     cases: Cases = Field(default_factory=Cases)
+    holdout: Holdout = Field(default_factory=Holdout)
     consent: dict[Channel, dict[Purpose, Basis]]
     caps: Caps
     calendar: Calendar

@@ -163,6 +163,14 @@ class Settings(BaseSettings):
         return (self.state_dir / "decisions").resolve()
 
     @property
+    def reports_dir(self) -> Path:
+        return (self.state_dir / "reports").resolve()
+
+    @property
+    def charts_dir(self) -> Path:
+        return (self.state_dir / "charts").resolve()
+
+    @property
     def outbox_dir(self) -> Path:
         return (self.state_dir / "outbox").resolve()
 

@@ -1,5 +1,6 @@
 """`cadencia` — the command line: run the daily flow, dispatch due touches, run the provider
-sandbox and the webhook receiver, explain a decision, hold an account, generate exports."""
+sandbox and the webhook receiver, explain a decision, hold an account, report results,
+generate exports."""
 
 from __future__ import annotations
 
@@ -241,6 +242,39 @@ def forget(
         f"Forgot {contact}: personal data erased, {done.identifiers} identifiers kept as salted"
         f" hashes, every channel suppressed, {done.touches_cancelled} planned touches cancelled."
     )
+
+
+@app.command()
+def report(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="HTML file to write (default: state dir)")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="First day to include (YYYY-MM-DD)")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Last day to include (YYYY-MM-DD)")
+    ] = None,
+) -> None:
+    """Write the results report (HTML with charts): DSO, aging, recovery, days to pay, promises
+    kept, renewal time to close, and the lift against the holdout group."""
+    first, last = _parse_day(since), _parse_day(until)
+    settings, engine = _ledger()
+    from config.contacts_policy import PolicyError
+    from config.report_policy import report_policy
+    from tasks.report.build import build_report, write_report
+    from tasks.report.results import load_results
+
+    try:
+        policy = report_policy()
+    except PolicyError as problem:
+        typer.secho(str(problem), fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from None
+    data = load_results(engine, first, last)
+    built = build_report(data, policy)
+    path = out or settings.reports_dir / f"results-{data.as_of.isoformat()}.html"
+    write_report(built, path)
+    typer.echo(f"Report: {path.resolve()} (open it in a browser)")
 
 
 @app.command()

@@ -88,6 +88,42 @@ def invoice_aging(open_items: pd.DataFrame, as_of: dt.date, policy: OutreachPoli
     return frame[INVOICE_COLUMNS]
 
 
+# Days of sales behind days sales outstanding (the usual quarterly DSO).
+DSO_DAYS = 90
+RECEIVABLES_COLUMNS = ["currency", "bucket", "open_amount", "invoices", "invoiced_90d"]
+
+
+def receivables(
+    open_items: pd.DataFrame, aged: pd.DataFrame, as_of: dt.date, policy: OutreachPolicy
+) -> pd.DataFrame:
+    """Today's receivables per currency and aging bucket, with what was invoiced in the last
+    DSO_DAYS days: a day's row of the report's DSO and aging-over-time charts.
+
+    Invoices the export lists as fully paid land in bucket 'paid' (they count as sales, owe
+    nothing)."""
+    invoices = open_items[open_items["doc_type"] == "invoice"]
+    issued = _days(invoices["issue_date"], as_of)
+    recent = (issued >= 0) & (issued < DSO_DAYS)
+    key = invoices["account_id"].astype("str") + "|" + invoices["doc_number"].astype("str")
+    owing_key = aged["account_id"].astype("str") + "|" + aged["doc_number"].astype("str")
+    row = at.positions(key, owing_key)
+    labels = np.append(aged["report_bucket"].to_numpy(dtype=object), "paid")
+    owed = np.append(aged["open_amount"].to_numpy(dtype="float64"), 0.0)
+    frame = pd.DataFrame(
+        {
+            "currency": invoices["currency"].astype("str").to_numpy(dtype=object),
+            "bucket": labels[row],
+            "open_amount": owed[row],
+            "invoices": 1,
+            "invoiced_90d": np.where(recent, invoices["amount"].to_numpy(dtype="float64"), 0.0),
+        }
+    )
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in RECEIVABLES_COLUMNS})
+    out = frame.groupby(["currency", "bucket"], sort=True, as_index=False).sum()
+    return out[RECEIVABLES_COLUMNS]
+
+
 def unapplied_credit(open_items: pd.DataFrame) -> pd.Series:
     """Payments and credit notes on account (not applied to an invoice), per account."""
     items = open_items[open_items["doc_type"].isin(["payment", "credit_note"])]

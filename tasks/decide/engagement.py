@@ -87,7 +87,8 @@ def link_events(
     contact_account = at.arrow(golden["account_id"]).take(pick)
     account = pc.coalesce(at.arrow(ev["account_id"]), contact_account)
     utc = ev["occurred_at"].dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
-    keep = ["event_type", "channel", "amount", "promised_date", "outcome"]
+    optional = [c for c in ("event_id", "currency") if c in ev]
+    keep = ["event_type", "channel", "amount", "promised_date", "outcome", *optional]
     return ev[keep].assign(
         golden_id=at.to_series(golden_id, ev.index),
         account_id=at.to_series(account, ev.index),

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 
 from config.outreach_policy import OutreachPolicy
-from tasks.decide import engagement
+from tasks.decide import engagement, holdout
 from tasks.decide.affinity import channel_affinity
-from tasks.decide.aging import account_aging, invoice_aging
+from tasks.decide.aging import account_aging, invoice_aging, receivables
 from tasks.decide.cadences import DECISION_COLUMNS, decision_rows, due_steps
 from tasks.decide.cases import collections_cases, empty_cases, renewal_cases
 from tasks.decide.channels import choose_channels, recipients
@@ -49,8 +49,9 @@ PLAN_COLUMNS: dict[str, list[str]] = {
                    "due_date", "amount", "open_amount", "applies_to", "currency"],
     "renewals": ["source_id", "account_id", "status", "renewal_date", "amount", "currency",
                  "owner", "last_modified"],
-    "events": ["occurred_at", "event_type", "channel", "account_id", "contact_source_id",
-               "contact_email", "contact_phone", "amount", "promised_date", "outcome",
+    "events": ["event_id", "occurred_at", "event_type", "channel", "account_id",
+               "contact_source_id",
+               "contact_email", "contact_phone", "amount", "currency", "promised_date", "outcome",
                "golden_id"],
     "golden": ["golden_id", "account_id", "email", "phone_e164",
                "phone_type", "mobile_e164", "mobile_type", "region", "time_zone",
@@ -104,6 +105,10 @@ class Plan:
     touches: pd.DataFrame
     decisions: pd.DataFrame
     new_suppressions: pd.DataFrame
+    # Open receivables by currency and aging bucket today (for DSO and aging over time).
+    receivables: pd.DataFrame
+    # Every event up to today, linked to its contact (payments and promises are recorded).
+    events: pd.DataFrame
     phase_seconds: dict[str, float] = field(default_factory=dict)
     phase_peak_mb: dict[str, float] = field(default_factory=dict)
 
@@ -138,9 +143,11 @@ def plan_outreach(
         ],
         ignore_index=True,
     )
+    cases["holdout"] = holdout.assign(cases, state.cases, policy.holdout)
     clock.lap("cases")
 
     steps, step_notes = due_steps(cases, signals, state.history, as_of, policy)
+    steps, holdout_notes = holdout.withhold(steps, cases)
     candidates = recipients(steps, inputs.golden)
     clock.lap("cadences")
 
@@ -164,7 +171,7 @@ def plan_outreach(
     touches["context"] = message_context(touches["account_id"], invoices)
     clock.lap("schedule")
 
-    parts = [_case_notes(cases), step_notes, channel_notes, schedule_notes,
+    parts = [_case_notes(cases), step_notes, holdout_notes, channel_notes, schedule_notes,
              _touch_notes(touches, as_of)]  # fmt: skip
     decisions = _stack(parts)
     decisions["as_of"] = as_of
@@ -174,8 +181,9 @@ def plan_outreach(
     fresh = known[known["_merge"] == "left_only"].drop(columns="_merge")
     clock.lap("decisions")
     return Plan(
-        as_of, invoices, accounts, cases, touches, decisions, fresh, clock.laps, clock.peaks
-    )
+        as_of, invoices, accounts, cases, touches, decisions, fresh,
+        receivables(inputs.open_items, invoices, as_of, policy), linked, clock.laps, clock.peaks,
+    )  # fmt: skip
 
 
 def _finish_touches(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import pandas as pd
@@ -108,13 +108,21 @@ def _staged(
 
 
 def bulk_upsert(
-    conn: sa.Connection, table: sa.Table, frame: pd.DataFrame, columns: list[str], key: list[str]
+    conn: sa.Connection,
+    table: sa.Table,
+    frame: pd.DataFrame,
+    columns: list[str],
+    key: list[str],
+    insert_only: Sequence[str] = (),
 ) -> int:
-    """Insert or update on `key`: stage in a temporary table, merge with one statement."""
+    """Insert or update on `key`: stage in a temporary table, merge with one statement.
+    Columns in `insert_only` are written when the row is new and never changed after."""
     if frame.empty:
         return 0
     cols = ", ".join(f'"{c}"' for c in columns)
-    updates = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in key)
+    updates = ", ".join(
+        f'"{c}" = excluded."{c}"' for c in columns if c not in key and c not in insert_only
+    )
     conflict = ", ".join(f'"{c}"' for c in key)
     with _staged(conn, table, frame, columns) as stage:
         # "WHERE true" lets SQLite parse ON CONFLICT after a SELECT.

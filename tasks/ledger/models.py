@@ -290,6 +290,10 @@ class Case(Base):
     worst_days_overdue: Mapped[int | None] = mapped_column(sa.Integer)
     promise_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     broken_promise_on: Mapped[dt.date | None] = mapped_column(sa.Date)
+    # The control group the case was drawn into when it opened (no automated touch), and the
+    # amount it opened with: what recovery and lift are measured against.
+    holdout: Mapped[bool | None] = mapped_column(sa.Boolean)
+    opening_amount: Mapped[Decimal | None] = mapped_column(Money)
 
 
 class Touch(Base):
@@ -348,6 +352,23 @@ class Touch(Base):
     fallback_of: Mapped[int | None] = mapped_column(BigId)
     # For call tasks: the open invoices, promises and amounts the agent needs.
     context: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+class Receivable(Base):
+    """Open receivables per day, currency and aging bucket (and what was invoiced in the last
+    90 days): the history behind DSO and aging over time. A rerun of a day replaces its rows."""
+
+    __tablename__ = "receivables"
+    __table_args__ = (sa.UniqueConstraint("as_of", "currency", "bucket"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int | None] = mapped_column(BigId, sa.ForeignKey("runs.id"))
+    as_of: Mapped[dt.date] = mapped_column(sa.Date)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    bucket: Mapped[str] = mapped_column(sa.String(20))
+    open_amount: Mapped[Decimal] = mapped_column(Money)
+    invoices: Mapped[int] = mapped_column(sa.Integer)
+    invoiced_90d: Mapped[Decimal] = mapped_column(Money)
 
 
 class Hold(Base):

@@ -14,12 +14,23 @@ import sqlalchemy as sa
 
 from tasks.decide.plan import HISTORY_COLUMNS, LedgerState, Plan
 from tasks.ledger.bulk import bulk_upsert, insert_new
-from tasks.ledger.models import Case, Contact, Event, Hold, Suppression, Touch, utcnow
+from tasks.ledger.models import (
+    Case,
+    Contact,
+    Event,
+    Hold,
+    Receivable,
+    Suppression,
+    Touch,
+    utcnow,
+)
 
 _cases = Case.__table__
 _touches = Touch.__table__
 _holds = Hold.__table__
 _suppressions = Suppression.__table__
+_receivables = Receivable.__table__
+_events = Event.__table__
 LIVE = ("open", "paused")
 # Touches this recent count against the caps (a week either side, plus slack for deferrals).
 CAP_WINDOW_DAYS = 21
@@ -40,6 +51,7 @@ def load_state(engine: sa.Engine, as_of: dt.date) -> LedgerState:
                     _cases.c.stage,
                     _cases.c.stage_since,
                     _cases.c.opened_on,
+                    _cases.c.holdout,
                 ).where(_cases.c.status.in_(LIVE))  # fmt: skip
             ).all(),
             columns=[
@@ -50,6 +62,7 @@ def load_state(engine: sa.Engine, as_of: dt.date) -> LedgerState:
                 "stage",
                 "stage_since",
                 "opened_on",
+                "holdout",
             ],
         )
         history = pd.DataFrame(
@@ -87,7 +100,7 @@ CASE_WRITE = [
     "case_key", "account_id", "kind", "status", "status_reason", "stage", "stage_since",
     "opened_on", "closed_on", "paused_until", "promise_at", "promise_date", "promise_amount",
     "broken_promise_on", "amount", "currency", "segment", "owner", "renewal_date",
-    "open_invoices", "worst_days_overdue", "updated_at",
+    "open_invoices", "worst_days_overdue", "updated_at", "holdout", "opening_amount",
 ]  # fmt: skip
 TOUCH_WRITE = [
     "idempotency_key", "case_key", "account_id", "run_id", "golden_id", "step", "channel",
@@ -112,10 +125,12 @@ def save_plan(engine: sa.Engine, run_id: int | None, plan: Plan) -> int:
         cases[col] = _dates(cases[col])
     cases["promise_amount"] = cases["promise_amount"].astype("float64").round(2)
     cases["amount"] = cases["amount"].astype("float64").round(2)
+    cases["opening_amount"] = cases["amount"]
+    cases["holdout"] = cases["holdout"].astype(bool)
     touches = plan.touches.assign(run_id=run_id)
     touches["as_of"] = plan.as_of
     with engine.begin() as conn:
-        bulk_upsert(conn, _cases, cases, CASE_WRITE, ["case_key"])
+        bulk_upsert(conn, _cases, cases, CASE_WRITE, ["case_key"], insert_only=["opening_amount"])
         inserted = insert_new(conn, _touches, touches, TOUCH_WRITE, ["idempotency_key"])
         conn.execute(
             sa.update(_touches)
@@ -129,7 +144,56 @@ def save_plan(engine: sa.Engine, run_id: int | None, plan: Plan) -> int:
         fresh = plan.new_suppressions.assign(run_id=run_id)
         columns = ["golden_id", "channel", "reason", "since", "run_id"]
         insert_new(conn, _suppressions, fresh, columns, ["golden_id", "channel"])
+        save_receivables(conn, run_id, plan.as_of, plan.receivables)
+        save_business_events(conn, plan.events)
     return inserted
+
+
+def save_receivables(
+    conn: sa.Connection, run_id: int | None, as_of: dt.date, receivables: pd.DataFrame
+) -> None:
+    """Today's receivables by currency and bucket; a rerun of the day replaces them."""
+    conn.execute(sa.delete(_receivables).where(_receivables.c.as_of == as_of))
+    if receivables.empty:
+        return
+    rows = receivables.assign(run_id=run_id, as_of=as_of)
+    rows["open_amount"] = rows["open_amount"].astype("float64").round(2)
+    rows["invoiced_90d"] = rows["invoiced_90d"].astype("float64").round(2)
+    columns = ["run_id", "as_of", "currency", "bucket", "open_amount", "invoices", "invoiced_90d"]
+    insert_new(conn, _receivables, rows, columns, ["as_of", "currency", "bucket"])
+
+
+# Exported events that measure results (payments, promises, disputes, call outcomes): kept
+# in the ledger for the report and for the event flow. Opens and deliveries stay in the export.
+BUSINESS_EVENTS = ("payment", "promise_to_pay", "dispute", "call_outcome")
+EXPORT_SOURCE = "export"
+
+
+def save_business_events(conn: sa.Connection, linked: pd.DataFrame) -> int:
+    """Record the export's business events once each (keyed by the export's event id)."""
+    if "event_id" not in linked:
+        return 0
+    ev = linked[linked["event_type"].isin(BUSINESS_EVENTS) & linked["event_id"].notna()]
+    if ev.empty:
+        return 0
+    rows = pd.DataFrame(
+        {
+            "event_key": (EXPORT_SOURCE + ":" + ev["event_id"].astype("str")).to_numpy(),
+            "source": EXPORT_SOURCE,
+            "event_type": ev["event_type"].astype("str").to_numpy(),
+            "channel": ev["channel"].to_numpy(dtype=object),
+            "occurred_at": pd.to_datetime(ev["occurred_at"], utc=True).to_numpy(),
+            "account_id": ev["account_id"].to_numpy(dtype=object),
+            "golden_id": ev["golden_id"].to_numpy(dtype=object),
+            "amount": ev["amount"].astype("float64").round(2).to_numpy(),
+            "currency": (
+                ev["currency"] if "currency" in ev else pd.Series(None, index=ev.index)
+            ).to_numpy(dtype=object),
+            "promised_date": _dates(pd.to_datetime(ev["promised_date"])).to_numpy(),
+        }
+    ).drop_duplicates("event_key")
+    columns = list(rows.columns)
+    return insert_new(conn, _events, rows, columns, ["event_key"])
 
 
 # Webhook events older than this no longer change decisions (affinity looks back ~6 months).
@@ -153,6 +217,7 @@ def received_events(engine: sa.Engine, as_of: dt.date) -> pd.DataFrame:
                 # Engagement only: the receiver already put bounces, STOPs and undeliverable
                 # numbers on the suppression list, with the provider's exact reason.
                 e.c.event_type.in_(ENGAGEMENT),
+                e.c.source != EXPORT_SOURCE,  # the export's own events come with the export
             )
         ).all()
     frame = pd.DataFrame(rows, columns=columns)

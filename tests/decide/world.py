@@ -140,7 +140,16 @@ class Simulation:
         self.state.history = pd.concat(history, ignore_index=True) if history else touches
         live = plan.cases[plan.cases["status"].isin(["open", "paused"])]
         self.state.cases = live[
-            ["case_key", "account_id", "kind", "status", "stage", "stage_since", "opened_on"]
+            [
+                "case_key",
+                "account_id",
+                "kind",
+                "status",
+                "stage",
+                "stage_since",
+                "opened_on",
+                "holdout",
+            ]
         ].reset_index(drop=True)
         fresh = [s for s in (self.state.suppressions, plan.new_suppressions) if len(s)]
         if fresh:

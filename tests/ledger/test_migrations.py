@@ -24,6 +24,7 @@ from tasks.ledger.models import Base
 
 EXPECTED_TABLES = {
     "runs",
+    "receivables",
     "source_files",
     "quarantine",
     "contacts",
