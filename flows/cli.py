@@ -98,6 +98,8 @@ def run(
         typer.echo(
             f"Quarantined rows (file, row, column, value, reason): {data['quarantine_file']}"
         )
+    if isinstance(data, dict) and data.get("charts"):
+        typer.echo(f"Charts (PNG, also in the Prefect run's artifacts): {data['charts']}")
     from config.settings import masked_url
 
     typer.echo(f"Ledger: {masked_url(settings.ledger_url)}")
@@ -171,8 +173,12 @@ def serve(
     dispatch_minutes: Annotated[
         int, typer.Option("--dispatch-every", min=1, help="Minutes between dispatch runs")
     ] = 5,
+    events_minutes: Annotated[
+        int, typer.Option("--events-every", min=1, help="Minutes between event-flow runs")
+    ] = 60,
 ) -> None:
-    """Serve the deployments (daily on a cron, dispatch every few minutes, backfill on demand).
+    """Serve the deployments (daily on a cron, dispatch every few minutes, events hourly,
+    backfill on demand).
 
     Needs a Prefect server: run `prefect server start` and set
     PREFECT_API_URL=http://127.0.0.1:4200/api (the UI is at http://127.0.0.1:4200)."""
@@ -188,7 +194,7 @@ def serve(
         raise typer.Exit(code=2)
     from flows.deployments import serve_all
 
-    serve_all(cron, timezone or settings.timezone, dispatch_minutes)
+    serve_all(cron, timezone or settings.timezone, dispatch_minutes, events_minutes)
 
 
 @app.command()

@@ -141,7 +141,8 @@ def daily_outreach(as_of: date | None = None) -> State:
         finish_run(engine, run_id, status="failed", summary=summary)
         return Failed(message=str(problem), data=summary)
 
-    publish_run_summary(summary)
+    summary["charts"] = str(settings.charts_dir / f"run-{run_id}")
+    publish_run_summary(summary, Path(summary["charts"]))
     finish_run(engine, run_id, status="completed", summary=summary)
     return Completed(message=f"run {run_id} completed", data=summary)
 

@@ -1,7 +1,8 @@
 """Cadencia's deployments: the daily flow on a cron in the business time zone, the dispatch
-flow on a short interval, and backfills on demand — served by `cadencia serve` (Prefect's
-`serve`; needs a Prefect server: `prefect server start` and PREFECT_API_URL), or deployed to
-a process work pool with `prefect deploy` and the equivalent `prefect.yaml`.
+flow on a short interval, the event flow hourly, and backfills on demand — served by
+`cadencia serve` (Prefect's `serve`; needs a Prefect server: `prefect server start` and
+PREFECT_API_URL), or deployed to a process work pool with `prefect deploy` and the equivalent
+`prefect.yaml`.
 
 All daily runs — scheduled or replayed by a backfill — go through the one `daily` deployment,
 whose concurrency limit of 1 (queue, don't drop) keeps a backfill and a scheduled run from
@@ -20,6 +21,7 @@ from prefect.schedules import Cron, Interval
 from flows.backfill import backfill
 from flows.daily_outreach import daily_outreach
 from flows.dispatch import dispatch_due
+from flows.ingest_events import ingest_events
 
 DAILY_CRON = "0 8 * * 1-5"  # weekdays at 08:00
 ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
@@ -30,7 +32,10 @@ SKIP_IF_RUNNING = ConcurrencyLimitConfig(
 
 
 def deployments(
-    cron: str = DAILY_CRON, timezone: str = "Europe/Madrid", dispatch_minutes: int = 5
+    cron: str = DAILY_CRON,
+    timezone: str = "Europe/Madrid",
+    dispatch_minutes: int = 5,
+    events_minutes: int = 60,
 ) -> list[RunnerDeployment]:
     return [
         daily_outreach.to_deployment(
@@ -47,6 +52,14 @@ def deployments(
             description="Send the touches whose moment has come.",
             tags=["cadencia"],
         ),
+        ingest_events.to_deployment(
+            name="events",
+            schedules=[Interval(timedelta(minutes=events_minutes))],
+            concurrency_limit=SKIP_IF_RUNNING,
+            description="Record payments, promises, disputes and call outcomes; stop today's "
+            "touches for accounts that paid, promised or disputed.",
+            tags=["cadencia"],
+        ),
         backfill.to_deployment(
             name="backfill",
             parameters={"via_deployment": True},
@@ -57,6 +70,6 @@ def deployments(
     ]
 
 
-def serve_all(cron: str, timezone: str, dispatch_minutes: int) -> None:
+def serve_all(cron: str, timezone: str, dispatch_minutes: int, events_minutes: int = 60) -> None:
     """Register the deployments and run them from this process until stopped."""
-    serve(*deployments(cron, timezone, dispatch_minutes), limit=4)
+    serve(*deployments(cron, timezone, dispatch_minutes, events_minutes), limit=4)

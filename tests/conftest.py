@@ -14,14 +14,14 @@ os.environ.pop("CADENCIA_DATABASE_URL", None)
 # --- the holdout: cadence tests run without a control group -----------------------------------
 # The shipped policy keeps 5% of cases out of every cadence (config/outreach.yaml, holdout).
 # Scenario tests assert what a cadence does to *a* case, so they run with the share at 0;
-# tests/decide/test_holdout.py checks the shipped share itself (`shipped_outreach_policy`).
+# tests/decide/test_holdout.py checks the shipped share itself.
 import config.outreach_policy as _outreach_policy  # noqa: E402
 
-shipped_outreach_policy = _outreach_policy.load_outreach_policy
+_shipped = _outreach_policy.load_outreach_policy
 
 
 def _without_holdout(*args: object, **kwargs: object) -> _outreach_policy.OutreachPolicy:
-    policy = shipped_outreach_policy(*args, **kwargs)  # type: ignore[arg-type]
+    policy = _shipped(*args, **kwargs)  # type: ignore[arg-type]
     return policy.model_copy(update={"holdout": _outreach_policy.Holdout(share=0.0)})
 
 

@@ -111,3 +111,24 @@ def consent_history(engine: sa.Engine, golden_id: str) -> pd.DataFrame:
     query = sa.select(_consent).where(_consent.c.golden_id == golden_id).order_by(_consent.c.id)
     with engine.connect() as conn:
         return pd.DataFrame(conn.execute(query).mappings().all())
+
+
+def linkable_contacts(engine: sa.Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(golden contacts, source ids) as the event linker reads them: what lets an event
+    between daily runs find its person without re-reading the CRM exports."""
+    c = _contacts.c
+    query = sa.select(c.golden_id, c.account_id, c.email, c.phone_e164, c.mobile_e164).where(
+        c.merged_into.is_(None), c.erased_at.is_(None)
+    )
+    with engine.connect() as conn:
+        golden = pd.DataFrame(
+            conn.execute(query).all(),
+            columns=["golden_id", "account_id", "email", "phone_e164", "mobile_e164"],
+        )
+        source_map = pd.DataFrame(
+            conn.execute(
+                sa.select(_source_ids.c.golden_id, _source_ids.c.system, _source_ids.c.source_id)
+            ).all(),
+            columns=["golden_id", "system", "source_id"],
+        )
+    return golden.astype("str").where(golden.notna(), None), source_map.astype("str")

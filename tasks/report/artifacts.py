@@ -6,7 +6,9 @@ counts, column names and reasons only, never a cell value (a phone number or an 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 from prefect import task
@@ -204,9 +206,54 @@ def run_markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def run_charts(summary: dict, directory: Path) -> list[tuple[str, Path]]:
+    """The run's charts as PNG files under `directory` (the state dir's charts/run-N)."""
+    from tasks.report import charts
+
+    plan = summary.get("plan") or {}
+    delivery = summary.get("delivery") or {}
+    rules = pd.Series({f"{r['outcome']}: {r['rule']}": r["count"]
+                       for r in plan.get("decisions_by_rule", [])}, dtype="int64")  # fmt: skip
+    outcome_columns = ["sent", "failed", "unknown", "fell_back", "deferred"]
+    outcomes = pd.DataFrame(delivery.get("channels", []))
+    outcomes = outcomes.set_index("channel")[outcome_columns] if len(outcomes) else pd.DataFrame()
+    drawn = {
+        "touches-by-channel": ("Touches planned, by channel", charts.bars(
+            pd.Series(plan.get("touches_by_channel", {}), dtype="int64"),
+            "Touches planned, by channel", "No touch planned today.")),
+        "touches-by-step": ("Touches planned, by cadence step", charts.bars(
+            pd.Series(plan.get("touches_by_step", {}), dtype="int64"),
+            "Touches planned, by cadence step", "No touch planned today.")),
+        "held-back-by-rule": ("Held back, deferred or rerouted, by rule", charts.bars(
+            rules.sort_values(ascending=False).head(8), "Held back, deferred or rerouted",
+            "Nothing held back today.")),
+        "delivery-by-channel": ("Delivery outcome, by channel", charts.stacked(
+            outcomes, "Delivery outcome, by channel", "Nothing pushed in this run.")),
+    }  # fmt: skip
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, (title, png) in drawn.items():
+        path = directory / f"{name}.png"
+        path.write_bytes(png)
+        written.append((title, path))
+    return written
+
+
+def charts_markdown(written: list[tuple[str, Path]]) -> str:
+    """The charts embedded (data URIs) with the path of each PNG file beside it."""
+    lines = ["", "## Charts", ""]
+    for title, path in written:
+        data = base64.b64encode(path.read_bytes()).decode()
+        lines += [f"![{title}](data:image/png;base64,{data})", "", f"`{path}`", ""]
+    return "\n".join(lines)
+
+
 @task(name="publish-run-summary", cache_policy=NO_CACHE)
-def publish_run_summary(summary: dict) -> None:
+def publish_run_summary(summary: dict, charts_dir: Path | None = None) -> None:
+    text = run_markdown(summary)
+    if charts_dir is not None:
+        text += "\n" + charts_markdown(run_charts(summary, charts_dir))
     create_markdown_artifact(
-        run_markdown(summary), key="run-summary",
+        text, key="run-summary",
         description=f"Daily outreach {summary.get('as_of')}: inputs, cases, touches, delivery",
     )  # fmt: skip

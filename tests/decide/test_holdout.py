@@ -6,15 +6,19 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-from conftest import shipped_outreach_policy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from world import Simulation, World
 
-from config.outreach_policy import Holdout
+from config.outreach_policy import OUTREACH_FILE, Holdout, OutreachPolicy, load_yaml_model
 from tasks.decide.holdout import assign, in_holdout
 
 MONDAY = dt.date(2026, 11, 16)
+
+
+def shipped_outreach_policy() -> OutreachPolicy:
+    """The shipped file as it is (tests/conftest.py sets the holdout to 0 for the rest)."""
+    return load_yaml_model(OUTREACH_FILE, OutreachPolicy)
 
 
 def _keys(n: int) -> pd.Series:

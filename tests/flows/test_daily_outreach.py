@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +19,7 @@ from prefect.testing.utilities import prefect_test_harness
 from config.settings import get_settings
 from flows.daily_outreach import daily_outreach
 from tasks.ledger.db import engine_for
+from tasks.ledger.models import Touch
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 
@@ -325,3 +327,52 @@ def test_a_whole_run_shows_no_number_or_address_in_logs_or_artifacts(workspace: 
     text = "\n".join(log.message for log in logs)
     text += "\n".join(str(a.data) for a in artifacts)
     assert_no_contact_data(text, workspace)
+
+
+def _sandbox_record() -> list[dict]:
+    path = get_settings().state_dir / "sandbox" / "record.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_a_second_run_and_a_backfill_over_ran_days_send_nothing_new(workspace: Path) -> None:
+    """Asserted from what the provider sandbox accepted, not from our own ledger."""
+    from flows.backfill import backfill
+    from flows.dispatch import dispatch_due
+
+    day = date(2026, 11, 19)
+    assert daily_outreach(as_of=day, return_state=True).is_completed()
+    # The day is past, so its push expired the touches: bring them back to now, so the sends
+    # really happen (what a run on the day itself would have done).
+    engine = engine_for(get_settings().ledger_url)
+    now = datetime.now(UTC) - timedelta(minutes=1)
+    touches = Touch.__table__
+    with engine.begin() as conn:
+        revived = (
+            sa.update(touches)
+            .where(touches.c.status.in_(["planned", "expired"]))
+            .values(status="planned", send_at=now, error=None, error_code=None)
+        )
+        planned = conn.execute(revived).rowcount
+    assert planned > 0
+    assert dispatch_due(return_state=True).is_completed()
+    sent = _sandbox_record()
+    refs = [e["ref"] for e in sent]
+    assert len(sent) > 0 and len(refs) == len(set(refs))
+
+    # The same day again, then a backfill over it (skipped) and a forced replay of it.
+    assert daily_outreach(as_of=day, return_state=True).is_completed()
+    assert dispatch_due(return_state=True).is_completed()
+    skipped = backfill(day - timedelta(days=1), day, return_state=True).result()
+    assert {r["as_of"]: r["status"] for r in skipped}["2026-11-19"] == "skipped (already ran)"
+    assert backfill(day, day, rerun_completed=True, return_state=True).is_completed()
+    assert dispatch_due(return_state=True).is_completed()
+    after = _sandbox_record()
+    new_refs = {e["ref"] for e in after} - set(refs)
+    # Only the day before the backfilled one may add messages; nothing of the 19th goes twice.
+    with engine.connect() as conn:
+        of_day = set(conn.execute(sa.text(
+            "select message_ref from touches where as_of = '2026-11-19'")).scalars())  # fmt: skip
+    assert not (new_refs & of_day)
+    assert len([e for e in after if e["ref"] in of_day]) == len(sent)
