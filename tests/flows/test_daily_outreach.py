@@ -119,6 +119,13 @@ def test_daily_flow_ingests_the_samples_and_records_counts(workspace: Path) -> N
         assert section in run_md
     assert "| erp_open_items | 806 |" in run_md
     assert_no_contact_data(run_md, workspace)
+    # Its charts: PNG files under the state dir, embedded in the artifact with their paths.
+    charts = sorted(Path(summary["charts"]).glob("*.png"))
+    names = ["delivery-by-channel", "held-back-by-rule", "touches-by-channel", "touches-by-step"]
+    assert [p.stem for p in charts] == names
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in charts)
+    assert run_md.count("](data:image/png;base64,") == 4
+    assert all(f"`{p}`" in run_md for p in charts)
 
     # The next day keeps every person's golden id and records no consent change again.
     before = _golden_map(engine)
