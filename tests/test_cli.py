@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 
 COMMANDS = ["run", "dispatch", "backfill", "serve", "sandbox", "webhooks", "explain", "hold",
-            "forget", "generate"]  # fmt: skip
+            "forget", "generate", "report"]  # fmt: skip
 
 
 def test_the_top_level_help_lists_every_command() -> None:
@@ -16,6 +16,12 @@ def test_the_top_level_help_lists_every_command() -> None:
     assert result.exit_code == 0
     for command in COMMANDS:
         assert command in result.output
+
+
+def test_the_list_above_is_every_command() -> None:
+    assert sorted(c.name or c.callback.__name__ for c in app.registered_commands) == sorted(
+        COMMANDS
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS)
