@@ -68,6 +68,9 @@ class PlanInputs:
     golden: pd.DataFrame
     source_map: pd.DataFrame
     consent_wide: pd.DataFrame
+    # The ERP export's date (its newest issue date); set by a shard split, which sees only part
+    # of the book, so every shard measures "paid since the export" from the same day.
+    export_date: pd.Timestamp | None = None
 
     def __post_init__(self) -> None:
         # Only what the planner reads (pandas' copy-on-write makes this selection free).
@@ -125,7 +128,9 @@ def plan_outreach(
     clock.lap("link events")
 
     invoices = invoice_aging(inputs.open_items, as_of, policy)
-    export_date = inputs.open_items["issue_date"].max() if len(inputs.open_items) else None
+    export_date = inputs.export_date
+    if export_date is None and len(inputs.open_items):
+        export_date = inputs.open_items["issue_date"].max()
     late = engagement.late_payments(linked, export_date)
     accounts = account_aging(invoices, inputs.open_items, late, policy)
     clock.lap("aging")
