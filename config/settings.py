@@ -53,6 +53,13 @@ class Settings(BaseSettings):
         description="Names of the source mappings to ingest (comma-separated in the env).",
     )
     provider_mode: Literal["sandbox", "outbox", "live"] = "sandbox"
+    # Scale-out (docs/scaling.md): the daily flow splits the book into this many shards by
+    # account, each decided and sent by its own flow run (on Prefect workers when served).
+    shards: int = Field(default=1, ge=1, le=256)
+    # How many processes may send at once (workers x runs each): each keeps every provider's
+    # rate limit at its share, so together they never exceed it. Above 1, a Prefect global
+    # rate limit per provider (`cadencia workers setup`) is required too.
+    senders: int = Field(default=1, ge=1, le=256)
     timezone: str = "Europe/Madrid"
     default_region: str = Field(
         default="ES", description="Phone region used when a contact has no country."

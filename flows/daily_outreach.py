@@ -22,14 +22,16 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from config.contacts_policy import PolicyError
 from config.delivery_policy import delivery_policy
 from config.outreach_policy import OutreachPolicy, outreach_policy
-from config.settings import get_settings, masked_url
+from config.settings import Settings, get_settings, masked_url
 from flows.dispatch import push
+from flows.shards import ShardError, decide_in_shards
 from tasks.contacts.build import unify_contacts_task
-from tasks.decide.plan import PlanInputs
-from tasks.decide.task import decide_outreach, renewals_frame
+from tasks.decide.plan import PlanInputs, book_records
+from tasks.decide.task import decide_outreach, renewals_frame, with_received_events
 from tasks.deliver.connect import DeliveryConfigError
 from tasks.deliver.templates import Catalogue, TemplateError, check_policy
 from tasks.ledger.db import engine_for, migrate
+from tasks.ledger.outreach import save_book
 from tasks.ledger.runs import finish_run, start_run
 from tasks.report.artifacts import (
     publish_contact_quality,
@@ -67,11 +69,14 @@ def prepare_ledger(ledger_url: str) -> None:
     retries=0,
     log_prints=False,
 )
-def daily_outreach(as_of: date | None = None) -> State:
-    """Cadencia's daily job for one business day (`as_of`, default: the scheduled day)."""
+def daily_outreach(as_of: date | None = None, shards: int | None = None) -> State:
+    """Cadencia's daily job for one business day (`as_of`, default: the scheduled day).
+    With `shards` above 1 (default CADENCIA_SHARDS) the book is decided and sent in that
+    many parts by account, on Prefect workers when the shard deployment is served."""
     logger = get_run_logger()
     settings = get_settings()
     day = outreach_day(as_of, settings.timezone)
+    shards = shards or settings.shards
     logger.info("Outreach day %s, ledger %s", day, masked_url(settings.ledger_url))
 
     prepare_ledger(settings.ledger_url)
@@ -128,23 +133,45 @@ def daily_outreach(as_of: date | None = None) -> State:
         source_map=contacts.source_map,
         consent_wide=contacts.consent_wide,
     )
-    _plan, decided = decide_outreach(
-        settings.ledger_url, run_id, inputs, day, settings.timezone, settings.decisions_dir
-    )
-    publish_plan(decided, day.isoformat())
-    summary["plan"] = decided
+    if shards > 1:
+        # 3-4. In parts by account, each decided and sent by its own flow run.
+        try:
+            summary["plan"], summary["delivery"] = decide_and_send_in_shards(
+                settings, run_id, inputs, day, shards
+            )
+        except ShardError as problem:
+            finish_run(engine, run_id, status="failed", summary=summary)
+            return Failed(message=str(problem), data=summary)
+        publish_plan(summary["plan"], day.isoformat())
+    else:
+        _plan, decided = decide_outreach(
+            settings.ledger_url, run_id, inputs, day, settings.timezone, settings.decisions_dir
+        )
+        publish_plan(decided, day.isoformat())
+        summary["plan"] = decided
 
-    # 4. Push what is due now through the providers; the dispatch flow sends the rest later.
-    try:
-        summary["delivery"] = push(settings, day.isoformat())
-    except DeliveryConfigError as problem:
-        finish_run(engine, run_id, status="failed", summary=summary)
-        return Failed(message=str(problem), data=summary)
+        # 4. Push what is due now through the providers; the dispatch flow sends the rest.
+        try:
+            summary["delivery"] = push(settings, day.isoformat())
+        except DeliveryConfigError as problem:
+            finish_run(engine, run_id, status="failed", summary=summary)
+            return Failed(message=str(problem), data=summary)
 
     summary["charts"] = str(settings.charts_dir / f"run-{run_id}")
     publish_run_summary(summary, Path(summary["charts"]))
     finish_run(engine, run_id, status="completed", summary=summary)
     return Completed(message=f"run {run_id} completed", data=summary)
+
+
+def decide_and_send_in_shards(
+    settings: Settings, run_id: int, inputs: PlanInputs, day: date, shards: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The whole book's records once (receivables, business events), then the shards."""
+    engine = engine_for(settings.ledger_url)
+    inputs.events = with_received_events(engine, inputs.events, day)
+    receivables, linked = book_records(inputs, day, outreach_policy())
+    save_book(engine, run_id, day, receivables, linked)
+    return decide_in_shards(settings, run_id, inputs, day, shards)
 
 
 def ready_to_send(policy: OutreachPolicy) -> None:

@@ -191,6 +191,16 @@ def plan_outreach(
     )  # fmt: skip
 
 
+def book_records(
+    inputs: PlanInputs, as_of: dt.date, policy: OutreachPolicy
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What is recorded once for the whole book, not per shard: today's receivables and the
+    events linked to their contacts (the business ones are kept in the ledger)."""
+    linked = engagement.link_events(inputs.events, inputs.golden, inputs.source_map, as_of)
+    invoices = invoice_aging(inputs.open_items, as_of, policy)
+    return receivables(inputs.open_items, invoices, as_of, policy), linked
+
+
 def _finish_touches(
     touches: pd.DataFrame, cases: pd.DataFrame, as_of: dt.date, policy: OutreachPolicy
 ) -> pd.DataFrame:

@@ -12,7 +12,9 @@ the ERP export count as paid since).
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -69,3 +71,27 @@ def split_inputs(inputs: PlanInputs, shards: int, as_of: pd.Timestamp) -> list[P
             )
         )
     return parts
+
+
+FRAMES = ("open_items", "renewals", "events", "golden", "source_map", "consent_wide")
+
+
+def write_shard(inputs: PlanInputs, folder: Path) -> Path:
+    """A shard's inputs as Parquet files (one per frame) in `folder`: what its worker reads.
+    They hold personal data like the ledger does; they live under the state directory."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in FRAMES:
+        frame = getattr(inputs, name)
+        frame = frame.reset_index() if name == "consent_wide" else frame
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    export_date = None if inputs.export_date is None else str(pd.Timestamp(inputs.export_date))
+    (folder / "book.json").write_text(json.dumps({"export_date": export_date}))
+    return folder
+
+
+def read_shard(folder: Path) -> PlanInputs:
+    frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in FRAMES}
+    frames["consent_wide"] = frames["consent_wide"].set_index("golden_id")
+    book = json.loads((folder / "book.json").read_text())
+    export_date = pd.Timestamp(book["export_date"]) if book["export_date"] else None
+    return PlanInputs(**frames, export_date=export_date)

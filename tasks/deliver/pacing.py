@@ -70,11 +70,47 @@ class TokenBucket:
 
 
 class Pace:
-    """One provider's bucket and in-flight cap."""
+    """One provider's bucket and in-flight cap, and the shared gate when several processes
+    send for the same provider."""
 
-    def __init__(self, limit: Limit) -> None:
+    def __init__(self, limit: Limit, gate: SharedGate | None = None) -> None:
         self.bucket = TokenBucket(limit.per_second, limit.burst)
         self.slots = asyncio.Semaphore(limit.concurrency)
+        self.gate = gate
+
+
+def share(limit: Limit, senders: int) -> Limit:
+    """One sender's part of a provider's limit when `senders` processes send at once: their
+    buckets together stay within the provider's rate in every second."""
+    if senders <= 1 or limit.per_second is None:
+        return limit
+    burst = (limit.burst or limit.per_second) / senders
+    return limit.model_copy(update={"per_second": limit.per_second / senders, "burst": burst})
+
+
+def shared_limit_name(provider: str) -> str:
+    return f"cadencia-provider-{provider}"
+
+
+class SharedGate:
+    """The cross-worker layer: a Prefect global rate limit per provider (slots decaying at
+    the provider's rate), taken `step` slots at a time to keep API calls few. Strict: a
+    missing limit fails the push instead of silently not limiting (`cadencia setup`)."""
+
+    def __init__(self, provider: str, step: int) -> None:
+        self.name = shared_limit_name(provider)
+        self.step = max(1, step)
+        self._left = 0
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> None:
+        async with self._lock:
+            if self._left == 0:
+                from prefect.concurrency.asyncio import rate_limit
+
+                await rate_limit(self.name, occupy=self.step, strict=True)
+                self._left = self.step
+            self._left -= 1
 
 
 def backoff(attempt: int, retries: Retries, retry_after: float | None, rng: random.Random) -> float:

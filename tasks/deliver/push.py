@@ -24,7 +24,7 @@ from config.delivery_policy import DeliveryPolicy
 from config.settings import Settings
 from tasks.deliver.connect import IDEMPOTENT, DeliveryConfigError, build_providers, provider_for
 from tasks.deliver.messages import build_messages
-from tasks.deliver.pacing import Pace
+from tasks.deliver.pacing import Pace, SharedGate, share
 from tasks.deliver.providers.base import Provider, Result
 from tasks.deliver.sender import send_batch
 from tasks.deliver.templates import Catalogue, locale_for
@@ -111,6 +111,10 @@ def push_due(
     if needed:
         total = sum(ledger.due_counts(engine, now).values())
         providers = build_providers(settings, policy, needed, sandbox_url)
+        if settings.senders > 1:
+            from tasks.deliver.shared_limits import check_shared_limits
+
+            check_shared_limits(policy, list(providers))
         # Everything alive now (pandas, SQLAlchemy, Prefect...) is exempt from the cycle
         # collector while we send: a full collection of it stalls the event loop ~100 ms,
         # long enough to bunch requests past a provider's per-second limit.
@@ -147,7 +151,7 @@ async def _push(
     report: PushReport,
     progress: _Progress,
 ) -> None:
-    paces = {name: Pace(policy.limit(name)) for name in providers}
+    paces = {name: pace_for(name, policy, settings.senders) for name in providers}
     stalled: set[str] = set()
     try:
         # Rounds: fallbacks created in one round are due at once, maybe on another channel.
@@ -163,7 +167,7 @@ async def _push(
             missing = {p for _c, p in wanted} - set(providers)
             if missing:  # a fallback onto a channel nobody needed at the start
                 providers.update(build_providers(settings, policy, missing, sandbox_url))
-                paces.update({name: Pace(policy.limit(name)) for name in missing})
+                paces.update({name: pace_for(name, policy, settings.senders) for name in missing})
             loops = [
                 _channel_loop(engine, settings, policy, catalogue, providers, paces, channel,
                               clock, report, progress)
@@ -181,6 +185,15 @@ async def _push(
         for provider in providers.values():
             with contextlib.suppress(Exception):  # closing must not hide the push's outcome
                 await provider.aclose()
+
+
+def pace_for(provider: str, policy: DeliveryPolicy, senders: int) -> Pace:
+    """This process's pace for `provider`: its share of the rate limit, and with other
+    senders the shared Prefect limit on top (a quarter of a second's share per call)."""
+    limit = share(policy.limit(provider), senders)
+    if senders <= 1 or limit.per_second is None:
+        return Pace(limit)
+    return Pace(limit, SharedGate(provider, step=int(limit.per_second / 4)))
 
 
 def _chunk(policy: DeliveryPolicy, provider: str) -> int:

@@ -20,6 +20,8 @@ async def send_one(
     while True:
         attempt += 1
         async with pace.slots:
+            if pace.gate is not None:  # other workers send for this provider too
+                await pace.gate.take()
             # The token is taken last, right before the request leaves: the provider counts
             # arrivals, so nothing may sit between the two.
             await pace.bucket.take()

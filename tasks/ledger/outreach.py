@@ -13,6 +13,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from tasks.decide.plan import HISTORY_COLUMNS, LedgerState, Plan
+from tasks.decide.shards import shard_of
 from tasks.ledger.bulk import bulk_upsert, insert_new
 from tasks.ledger.models import (
     Case,
@@ -36,8 +37,11 @@ LIVE = ("open", "paused")
 CAP_WINDOW_DAYS = 21
 
 
-def load_state(engine: sa.Engine, as_of: dt.date) -> LedgerState:
-    """What earlier runs left that today's decisions depend on."""
+def load_state(
+    engine: sa.Engine, as_of: dt.date, shard: tuple[int, int] | None = None
+) -> LedgerState:
+    """What earlier runs left that today's decisions depend on; for a shard (number, of how
+    many), only its accounts' cases, touches and holds (its contacts are all its own)."""
     live_keys = sa.select(_cases.c.case_key).where(_cases.c.status.in_(LIVE))
     cutoff = dt.datetime.combine(as_of - dt.timedelta(days=CAP_WINDOW_DAYS), dt.time(), dt.UTC)
     with engine.connect() as conn:
@@ -67,11 +71,11 @@ def load_state(engine: sa.Engine, as_of: dt.date) -> LedgerState:
         )
         history = pd.DataFrame(
             conn.execute(
-                sa.select(*[_touches.c[c] for c in HISTORY_COLUMNS]).where(
+                sa.select(*[_touches.c[c] for c in [*HISTORY_COLUMNS, "account_id"]]).where(
                     _touches.c.case_key.in_(live_keys) | (_touches.c.send_at >= cutoff)
                 )
             ).all(),
-            columns=HISTORY_COLUMNS,
+            columns=[*HISTORY_COLUMNS, "account_id"],
         )
         holds = pd.DataFrame(
             conn.execute(
@@ -93,6 +97,12 @@ def load_state(engine: sa.Engine, as_of: dt.date) -> LedgerState:
             columns=["golden_id", "channel", "reason", "since"],
         )
     history["send_at"] = pd.to_datetime(history["send_at"], utc=True)
+    if shard is not None:
+        number, shards = shard
+        cases = cases[shard_of(cases["account_id"], shards) == number].reset_index(drop=True)
+        history = history[shard_of(history["account_id"], shards) == number]
+        holds = holds[shard_of(holds["account_id"], shards) == number].reset_index(drop=True)
+    history = history[HISTORY_COLUMNS].reset_index(drop=True)
     return LedgerState(cases=cases, history=history, holds=holds, suppressions=suppressions)
 
 
@@ -114,8 +124,9 @@ def _dates(values: pd.Series) -> pd.Series:
     return days.astype(object).where(days.notna(), None)
 
 
-def save_plan(engine: sa.Engine, run_id: int | None, plan: Plan) -> int:
-    """Record case state, planned touches and new suppressions in one transaction.
+def save_plan(engine: sa.Engine, run_id: int | None, plan: Plan, whole_book: bool = True) -> int:
+    """Record case state, planned touches and new suppressions in one transaction; for the
+    whole book (not a shard) also the day's receivables and the export's business events.
 
     Returns the number of touches actually inserted (a rerun inserts none)."""
     now = utcnow()
@@ -144,9 +155,23 @@ def save_plan(engine: sa.Engine, run_id: int | None, plan: Plan) -> int:
         fresh = plan.new_suppressions.assign(run_id=run_id)
         columns = ["golden_id", "channel", "reason", "since", "run_id"]
         insert_new(conn, _suppressions, fresh, columns, ["golden_id", "channel"])
-        save_receivables(conn, run_id, plan.as_of, plan.receivables)
-        save_business_events(conn, plan.events)
+        if whole_book:
+            save_receivables(conn, run_id, plan.as_of, plan.receivables)
+            save_business_events(conn, plan.events)
     return inserted
+
+
+def save_book(
+    engine: sa.Engine,
+    run_id: int | None,
+    as_of: dt.date,
+    receivables: pd.DataFrame,
+    linked: pd.DataFrame,
+) -> None:
+    """The whole book's records of a sharded run (its shards save their own plans)."""
+    with engine.begin() as conn:
+        save_receivables(conn, run_id, as_of, receivables)
+        save_business_events(conn, linked)
 
 
 def save_receivables(

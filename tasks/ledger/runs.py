@@ -209,3 +209,16 @@ def completed_days(engine: sa.Engine, flow: str, start: dt.date, end: dt.date) -
             )
         ).all()
     return {row[0] for row in rows}
+
+
+def runs_of(engine: sa.Engine, flow: str, as_of: dt.date) -> list[sa.Row]:
+    """Every run of `flow` for `as_of` (id, status, summary), oldest first."""
+    runs = Run.__table__
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(runs.c.id, runs.c.status, runs.c.summary)
+                .where(runs.c.flow == flow, runs.c.as_of == as_of)
+                .order_by(runs.c.id)
+            ).all()
+        )
