@@ -36,6 +36,10 @@ def run(
     input_dir: Annotated[
         Path | None, typer.Option("--input-dir", help="Folder with the exports")
     ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option("--shards", min=1, help="Split the book in N parts by account (scale-out)"),
+    ] = None,
 ) -> None:
     """Run the daily outreach flow once (on the bundled samples by default)."""
     day = _parse_day(as_of)
@@ -52,7 +56,7 @@ def run(
     from flows.daily_outreach import daily_outreach
 
     try:
-        state = daily_outreach(as_of=day, return_state=True)
+        state = daily_outreach(as_of=day, shards=shards, return_state=True)
     except Exception as exc:  # Prefect itself could not run the flow (e.g. its server)
         hint = (
             " Prefect's temporary server did not start in time (machine busy, or several runs"
@@ -195,6 +199,29 @@ def serve(
     from flows.deployments import serve_all
 
     serve_all(cron, timezone or settings.timezone, dispatch_minutes, events_minutes)
+
+
+@app.command()
+def setup(
+    pool: Annotated[str, typer.Option("--pool", help="Process work pool to create")] = "cadencia",
+) -> None:
+    """Prepare a Prefect server for workers: the process work pool, and one shared rate limit
+    per rate-limited provider (what several senders need; docs/scaling.md).
+
+    Needs PREFECT_API_URL. Safe to run again (updates the limits to config/delivery.yaml)."""
+    if not os.environ.get("PREFECT_API_URL"):
+        typer.secho("Setup needs a Prefect server: set PREFECT_API_URL (e.g. "
+                    "http://127.0.0.1:4200/api after `prefect server start`).",
+                    fg=typer.colors.RED, err=True)  # fmt: skip
+        raise typer.Exit(code=2)
+    from config.delivery_policy import delivery_policy
+    from flows.deployments import ensure_work_pool
+    from tasks.deliver.shared_limits import ensure_shared_limits
+
+    created = ensure_work_pool(pool)
+    typer.echo(f"Work pool {pool!r} (process): {'created' if created else 'already there'}")
+    for name in ensure_shared_limits(delivery_policy()):
+        typer.echo(f"Shared rate limit {name}: ready")
 
 
 @app.command()

@@ -22,6 +22,7 @@ from flows.backfill import backfill
 from flows.daily_outreach import daily_outreach
 from flows.dispatch import dispatch_due
 from flows.ingest_events import ingest_events
+from flows.shards import decide_shard
 
 DAILY_CRON = "0 8 * * 1-5"  # weekdays at 08:00
 ONE_AT_A_TIME = ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE)
@@ -60,6 +61,11 @@ def deployments(
             "touches for accounts that paid, promised or disputed.",
             tags=["cadencia"],
         ),
+        decide_shard.to_deployment(
+            name="shard",
+            description="Decide and send one shard of the book (started by a sharded daily run).",
+            tags=["cadencia"],
+        ),
         backfill.to_deployment(
             name="backfill",
             parameters={"via_deployment": True},
@@ -73,3 +79,22 @@ def deployments(
 def serve_all(cron: str, timezone: str, dispatch_minutes: int, events_minutes: int = 60) -> None:
     """Register the deployments and run them from this process until stopped."""
     serve(*deployments(cron, timezone, dispatch_minutes, events_minutes), limit=4)
+
+
+def ensure_work_pool(name: str) -> bool:
+    """A process work pool named `name` on the configured server; True when created now."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+    from prefect.workers.process import ProcessWorker
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(name)
+            return False
+        except ObjectNotFound:
+            template = ProcessWorker.get_default_base_job_template()
+            client.create_work_pool(
+                WorkPoolCreate(name=name, type="process", base_job_template=template)
+            )
+            return True

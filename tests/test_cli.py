@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 
 COMMANDS = ["run", "dispatch", "backfill", "serve", "sandbox", "webhooks", "explain", "hold",
-            "forget", "generate", "report"]  # fmt: skip
+            "forget", "generate", "report", "setup"]  # fmt: skip
 
 
 def test_the_top_level_help_lists_every_command() -> None:

@@ -39,9 +39,13 @@ def seed_due_touches(
     now: dt.datetime | None = None,
     start: int = 0,
     as_of: dt.date | None = None,
+    with_cases: bool = True,
 ) -> pd.DataFrame:
     """`n` contacts with one open collections case each and one touch due now, channels in
-    rotation. Contact i has phone `phone(i)` and email `email(i)`. Returns the touches."""
+    rotation. Contact i has phone `phone(i)` and email `email(i)`. Returns the touches.
+
+    Without cases the touches belong to no case, so a daily run over other exports (which
+    closes cases it no longer sees) leaves them due: load for a run's push."""
     now = now or dt.datetime.now(dt.UTC)
     as_of = as_of or now.date()
     ids = np.arange(start, start + n)
@@ -60,6 +64,7 @@ def seed_due_touches(
         "receives_renewals": True,
     })  # fmt: skip
     case_keys = [f"collections:{a}:{as_of.isoformat()}" for a in accounts]
+    touch_cases: list[str | None] = case_keys if with_cases else [None] * n
     cases = pd.DataFrame({
         "case_key": case_keys, "account_id": accounts, "kind": "collections",
         "status": "open", "stage": "preventive", "opened_on": as_of, "stage_since": as_of,
@@ -76,7 +81,7 @@ def seed_due_touches(
     context = {"invoices": [{"number": "F-2026-0001", "due_date": due, "open_amount": 1234.56,
                              "currency": "EUR", "days_overdue": 5}]}  # fmt: skip
     touches = pd.DataFrame({
-        "idempotency_key": keys, "case_key": case_keys, "account_id": accounts,
+        "idempotency_key": keys, "case_key": touch_cases, "account_id": accounts,
         "golden_id": golden, "step": spec["step"], "channel": channel,
         "template": spec["template"], "purpose": spec["purpose"], "send_at": now,
         "status": "planned", "as_of": as_of,
@@ -86,6 +91,7 @@ def seed_due_touches(
     })  # fmt: skip
     with engine.begin() as conn:
         bulk_insert(conn, Contact.__table__, contacts, list(contacts.columns))
-        bulk_insert(conn, Case.__table__, cases, list(cases.columns))
+        if with_cases:
+            bulk_insert(conn, Case.__table__, cases, list(cases.columns))
         bulk_insert(conn, Touch.__table__, touches, list(touches.columns))
     return touches

@@ -91,7 +91,7 @@ def test_serve_registers_deployments_and_a_triggered_run_completes(
             lambda: {
                 d["name"]
                 for d in httpx.post(f"{api}/deployments/filter", json={}, timeout=5).json()
-            } >= {"daily", "dispatch", "events", "backfill"} and True,
+            } >= {"daily", "dispatch", "events", "shard", "backfill"} and True,
             120, "deployments",
         )  # fmt: skip
         assert names
