@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     # rate limit at its share, so together they never exceed it. Above 1, a Prefect global
     # rate limit per provider (`cadencia workers setup`) is required too.
     senders: int = Field(default=1, ge=1, le=256)
+    # Shards decided in this process (no shard deployment registered) run as tasks on Dask:
+    # a local cluster of this many worker processes, or the scheduler at this address.
+    dask_workers: int = Field(default=2, ge=1, le=256)
+    dask_address: str | None = None
     timezone: str = "Europe/Madrid"
     default_region: str = Field(
         default="ES", description="Phone region used when a contact has no country."

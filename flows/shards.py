@@ -75,27 +75,67 @@ def decide_in_shards(
          "inputs_dir": path}
         for k, path in enumerate(paths)
     ]  # fmt: skip
-    if shard_deployment_exists():
-        run_shard_deployments(parameters)
-    else:
-        get_run_logger().info("No %s deployment registered: shards run in this process",
+    local = not shard_deployment_exists()
+    if local:
+        get_run_logger().info("No %s deployment registered: shards are decided on Dask here",
                               SHARD_DEPLOYMENT)  # fmt: skip
-        for p in parameters:
-            decide_shard(p["parent_run_id"], p["shard"], p["shards"], day, p["inputs_dir"])
+        on_dask(settings)(parameters)
+    else:
+        run_shard_deployments(parameters)
     done = [r for r in runs_of(engine_for(settings.ledger_url), SHARD_FLOW, day)
             if (r.summary or {}).get("parent_run_id") == run_id]  # fmt: skip
     latest = {r.summary["shard"]: r for r in sorted(done, key=lambda r: r.id)}
     failed = [k + 1 for k in range(shards) if k not in latest or latest[k].status != "completed"]
     if failed:
         raise ShardError(f"shard(s) {failed} of {shards} did not complete; see their flow runs")
-    summaries = [latest[k].summary for k in range(shards)]
-    return combine_plans([s["plan"] for s in summaries]), combine_deliveries(
-        [s["delivery"] for s in summaries]
-    )
+    plans = [latest[k].summary["plan"] for k in range(shards)]
+    if local:  # decided apart, sent together
+        return combine_plans(plans), push(settings, f"{day} {shards} shards")
+    deliveries = [latest[k].summary["delivery"] for k in range(shards)]
+    return combine_plans(plans), combine_deliveries(deliveries)
 
 
 class ShardError(RuntimeError):
     pass
+
+
+@task(name="decide-partition", cache_policy=NO_CACHE)
+def decide_partition(
+    parent_run_id: int, shard: int, shards: int, as_of: str, inputs_dir: str
+) -> dict[str, Any]:
+    """One shard decided in a Dask worker: only its part of the book is in memory there."""
+    settings = get_settings()
+    engine = engine_for(settings.ledger_url)
+    day = date.fromisoformat(as_of)
+    run_id = start_run(engine, flow=SHARD_FLOW, as_of=day, flow_run_id=None)
+    summary: dict[str, Any] = {"parent_run_id": parent_run_id, "shard": shard, "shards": shards}
+    _plan, summary["plan"] = decide_outreach.fn(
+        settings.ledger_url, run_id, read_shard(Path(inputs_dir)), day, settings.timezone,
+        settings.decisions_dir, shard=(shard, shards),
+    )  # fmt: skip
+    finish_run(engine, run_id, status="completed", summary=summary)
+    return {"shard": shard, "touches": summary["plan"]["touches_planned"]}
+
+
+@flow(name="decide-partitions", retries=0)
+def decide_partitions(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every shard as one task on the Dask cluster, at once."""
+    futures = [decide_partition.submit(**p) for p in parameters]
+    return [f.result() for f in futures]
+
+
+def on_dask(settings: Settings):  # noqa: ANN201 - a Flow configured with its task runner
+    """`decide_partitions` on a local Dask cluster of worker processes (memory apart), or on
+    the scheduler at CADENCIA_DASK_ADDRESS."""
+    from prefect_dask import DaskTaskRunner
+
+    if settings.dask_address:
+        runner = DaskTaskRunner(address=settings.dask_address)
+    else:
+        runner = DaskTaskRunner(cluster_kwargs={"n_workers": settings.dask_workers,
+                                                "threads_per_worker": 1, "processes": True,
+                                                "dashboard_address": ":0"})  # fmt: skip
+    return decide_partitions.with_options(task_runner=runner)
 
 
 @task(name="split-book", cache_policy=NO_CACHE)
