@@ -117,6 +117,9 @@ def one(workers: int, shards: int, exports: Path) -> dict:
                 "select flow, started_at, finished_at from runs order by id")).all()  # fmt: skip
             touches = conn.execute(sa.text("select count(*) from touches")).scalar_one()
             contacts = conn.execute(sa.text("select count(*) from contacts")).scalar_one()
+            touch_bytes = conn.execute(
+                sa.text("select pg_total_relation_size('touches')")
+            ).scalar_one()
         engine.dispose()
         parent = next(r for r in runs if r.flow == "daily_outreach")
         parts = [r for r in runs if r.flow == "daily_outreach_shard"]
@@ -129,6 +132,7 @@ def one(workers: int, shards: int, exports: Path) -> dict:
             "shard_mean_s": round(sum((r.finished_at - r.started_at).total_seconds()
                                       for r in parts) / len(parts), 1),
             "contacts": contacts, "touches": touches,
+            "bytes_per_touch": round(touch_bytes / max(touches, 1)),
         }  # fmt: skip
     finally:
         for p in processes:
