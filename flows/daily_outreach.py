@@ -7,15 +7,13 @@ Each step is a Prefect task defined in `tasks/`; this file only wires them.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -24,6 +22,7 @@ from config.delivery_policy import delivery_policy
 from config.outreach_policy import OutreachPolicy, outreach_policy
 from config.settings import Settings, get_settings, masked_url
 from flows.dispatch import push
+from flows.runtime import current_flow_run_id, outreach_day
 from flows.shards import ShardError, decide_in_shards
 from tasks.contacts.build import unify_contacts_task
 from tasks.decide.plan import PlanInputs, book_records
@@ -42,19 +41,8 @@ from tasks.report.artifacts import (
 )
 from tasks.sources.errors import SourceFileError
 from tasks.sources.ingest import SourceResult, ingest_source
-from tasks.sources.mapping import load_mappings
+from tasks.sources.mapping import SourceMapping, load_mappings
 from tasks.sources.record import record_ingestion
-
-
-def outreach_day(as_of: date | None, timezone: str) -> date:
-    """`as_of` defaults to the run's scheduled start, as a date in the business time zone."""
-    if as_of is not None:
-        return as_of
-    scheduled = flow_run.scheduled_start_time
-    moment = scheduled if isinstance(scheduled, datetime) else datetime.now(ZoneInfo("UTC"))
-    local = moment.astimezone(ZoneInfo(timezone))
-    # A plain date: Prefect hands out pendulum objects, which database drivers cannot bind.
-    return date(local.year, local.month, local.day)
 
 
 @task(name="prepare-ledger", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
@@ -81,7 +69,7 @@ def daily_outreach(as_of: date | None = None, shards: int | None = None) -> Stat
 
     prepare_ledger(settings.ledger_url)
     engine = engine_for(settings.ledger_url)
-    run_id = start_run(engine, flow="daily_outreach", as_of=day, flow_run_id=_flow_run_id())
+    run_id = start_run(engine, flow="daily_outreach", as_of=day, flow_run_id=current_flow_run_id())
     try:
         mappings = load_mappings(settings)
         ready_to_send(outreach_policy())  # bad policy or templates stop before work
@@ -90,20 +78,7 @@ def daily_outreach(as_of: date | None = None, shards: int | None = None) -> Stat
         return Failed(message=str(problem))
 
     # 1. Ingest every source (one task per source), validate, quarantine bad rows.
-    futures = [
-        ingest_source.with_options(task_run_name=f"ingest-{m.name}").submit(
-            m, settings.input_dir, settings.timezone
-        )
-        for m in mappings
-    ]
-    outcomes = [f.result() for f in futures]
-    results = [o for o in outcomes if isinstance(o, SourceResult)]
-    problems = [o for o in outcomes if isinstance(o, SourceFileError)]
-    quarantine_file = record_ingestion(
-        settings.ledger_url, run_id, results, settings.quarantine_dir
-    )
-
-    publish_ingestion_artifacts(results, problems, day.isoformat())
+    results, problems, quarantine_file = ingest_sources(settings, run_id, mappings, day)
     summary = _summary(run_id, day, results, problems, quarantine_file)
     if problems:
         for p in problems:
@@ -174,17 +149,33 @@ def decide_and_send_in_shards(
     return decide_in_shards(settings, run_id, inputs, day, shards)
 
 
+def ingest_sources(
+    settings: Settings, run_id: int, mappings: list[SourceMapping], day: date
+) -> tuple[list[SourceResult], list[SourceFileError], Path | None]:
+    """Every source read and validated (one task each), counts and quarantine recorded, the
+    ingestion artifacts published: (results, file-level problems, quarantine file)."""
+    futures = [
+        ingest_source.with_options(task_run_name=f"ingest-{m.name}").submit(
+            m, settings.input_dir, settings.timezone
+        )
+        for m in mappings
+    ]
+    outcomes = [f.result() for f in futures]
+    results = [o for o in outcomes if isinstance(o, SourceResult)]
+    problems = [o for o in outcomes if isinstance(o, SourceFileError)]
+    quarantine_file = record_ingestion(
+        settings.ledger_url, run_id, results, settings.quarantine_dir
+    )
+    publish_ingestion_artifacts(results, problems, day.isoformat())
+    return results, problems, quarantine_file
+
+
 def ready_to_send(policy: OutreachPolicy) -> None:
     """Delivery policy valid, every template the policy can use present in every locale."""
     delivery_policy()
     problems = check_policy(Catalogue.load(), policy)
     if problems:
         raise TemplateError("templates are not ready:\n  " + "\n  ".join(problems))
-
-
-def _flow_run_id() -> str | None:
-    run_id = flow_run.id
-    return str(run_id) if run_id else None
 
 
 def _summary(

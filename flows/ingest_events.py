@@ -14,7 +14,8 @@ from prefect.states import Completed, Failed, State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from config.settings import get_settings, masked_url
-from flows.daily_outreach import _flow_run_id, outreach_day, prepare_ledger
+from flows.daily_outreach import ingest_sources, prepare_ledger
+from flows.runtime import current_flow_run_id, outreach_day
 from tasks.decide.engagement import link_events
 from tasks.ledger.contacts import linkable_contacts
 from tasks.ledger.db import engine_for
@@ -23,11 +24,9 @@ from tasks.ledger.interrupts import hold_for_the_day, stopping_events
 from tasks.ledger.models import utcnow
 from tasks.ledger.outreach import save_business_events
 from tasks.ledger.runs import finish_run, start_run
-from tasks.report.artifacts import publish_ingestion_artifacts, source_counts
+from tasks.report.artifacts import source_counts
 from tasks.sources.errors import SourceFileError
-from tasks.sources.ingest import SourceResult, ingest_source
 from tasks.sources.mapping import load_mappings
-from tasks.sources.record import record_ingestion
 
 
 @flow(name="ingest-events", task_runner=ThreadPoolTaskRunner(max_workers=2), retries=0)
@@ -40,7 +39,7 @@ def ingest_events(as_of: date | None = None) -> State:
     logger.info("Events for %s, ledger %s", day, masked_url(settings.ledger_url))
     prepare_ledger(settings.ledger_url)
     engine = engine_for(settings.ledger_url)
-    run_id = start_run(engine, flow="ingest_events", as_of=day, flow_run_id=_flow_run_id())
+    run_id = start_run(engine, flow="ingest_events", as_of=day, flow_run_id=current_flow_run_id())
     try:
         mappings = [m for m in load_mappings(settings) if m.kind == "events"]
     except SourceFileError as problem:
@@ -48,17 +47,7 @@ def ingest_events(as_of: date | None = None) -> State:
         return Failed(message=str(problem))
 
     # 1. Read and validate the events export(s); bad rows to quarantine, as in the daily run.
-    futures = [
-        ingest_source.with_options(task_run_name=f"ingest-{m.name}").submit(
-            m, settings.input_dir, settings.timezone
-        )
-        for m in mappings
-    ]
-    outcomes = [f.result() for f in futures]
-    results = [o for o in outcomes if isinstance(o, SourceResult)]
-    problems = [o for o in outcomes if isinstance(o, SourceFileError)]
-    record_ingestion(settings.ledger_url, run_id, results, settings.quarantine_dir)
-    publish_ingestion_artifacts(results, problems, day.isoformat())
+    results, problems, _quarantine = ingest_sources(settings, run_id, mappings, day)
     summary: dict[str, object] = {"run_id": run_id, "as_of": day.isoformat(),
                                   "sources": source_counts(results)}  # fmt: skip
     if problems:

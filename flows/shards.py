@@ -23,6 +23,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from config.settings import Settings, get_settings
 from flows.dispatch import push
+from flows.runtime import current_flow_run_id
 from tasks.decide.plan import PlanInputs
 from tasks.decide.shards import read_shard, split_inputs, write_shard
 from tasks.decide.task import decide_outreach
@@ -39,15 +40,12 @@ def decide_shard(
     parent_run_id: int, shard: int, shards: int, as_of: date, inputs_dir: str
 ) -> State:
     """Decide and send one shard of the book (its accounts, their contacts)."""
-    from prefect.runtime import flow_run
-
     settings = get_settings()
     get_run_logger().info("Shard %s of %s for %s (run %s)", shard + 1, shards, as_of,
                           parent_run_id)  # fmt: skip
     migrate(settings.ledger_url)
     engine = engine_for(settings.ledger_url)
-    flow_run_id = str(flow_run.id) if flow_run.id else None
-    run_id = start_run(engine, flow=SHARD_FLOW, as_of=as_of, flow_run_id=flow_run_id)
+    run_id = start_run(engine, flow=SHARD_FLOW, as_of=as_of, flow_run_id=current_flow_run_id())
     summary: dict[str, Any] = {"parent_run_id": parent_run_id, "shard": shard, "shards": shards}
     inputs = read_shard(Path(inputs_dir))
     _plan, summary["plan"] = decide_outreach(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -14,33 +12,13 @@ import pytest
 import sqlalchemy as sa
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter
-from prefect.testing.utilities import prefect_test_harness
 
 from config.settings import get_settings
 from flows.daily_outreach import daily_outreach
 from tasks.ledger.db import engine_for
 from tasks.ledger.models import Touch
 
-SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
-
-pytestmark = pytest.mark.flow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def harness() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    inputs = tmp_path / "inputs"
-    shutil.copytree(SAMPLES, inputs)
-    monkeypatch.setenv("CADENCIA_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("CADENCIA_INPUT_DIR", str(inputs))
-    get_settings.cache_clear()
-    yield inputs
-    get_settings.cache_clear()
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("harness")]
 
 
 def plan_touches(summary: dict) -> int:

@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter
-from prefect.testing.utilities import prefect_test_harness
 
 from config.settings import get_settings
 from flows.dispatch import dispatch_due, push
@@ -21,13 +20,7 @@ from tasks.ledger import delivery
 from tasks.ledger.db import engine_for, migrate
 from tasks.sample_data.due_touches import seed_due_touches
 
-pytestmark = pytest.mark.flow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def harness() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("harness")]
 
 
 @pytest.fixture

@@ -3,14 +3,11 @@ today has its remaining touches cancelled before they go out."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from prefect.testing.utilities import prefect_test_harness
 
 from config.settings import get_settings
 from flows.daily_outreach import daily_outreach
@@ -18,26 +15,8 @@ from flows.ingest_events import ingest_events
 from tasks.ledger.db import engine_for
 from tasks.ledger.models import Touch
 
-SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 DAY = date(2026, 11, 19)
-pytestmark = pytest.mark.flow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def harness() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    inputs = tmp_path / "inputs"
-    shutil.copytree(SAMPLES, inputs)
-    monkeypatch.setenv("CADENCIA_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("CADENCIA_INPUT_DIR", str(inputs))
-    get_settings.cache_clear()
-    yield inputs
-    get_settings.cache_clear()
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("harness")]
 
 
 def _planned_touch(engine: sa.Engine, account: str, key: str) -> None:

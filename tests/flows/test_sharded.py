@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from prefect.testing.utilities import prefect_test_harness
 
 from config.settings import get_settings
 from flows.daily_outreach import daily_outreach
@@ -19,13 +18,7 @@ from tasks.ledger.models import Case, Touch
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 DAY = date(2026, 11, 19)
-pytestmark = pytest.mark.flow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def harness() -> Iterator[None]:
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("harness")]
 
 
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, shards: int) -> dict:
