@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -146,6 +147,7 @@ def one(workers: int, shards: int, exports: Path) -> dict:
             for name in names.values():
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+        shutil.rmtree(root / "state", ignore_errors=True)  # ledger files, shards, decisions
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ all live in the shared ledger, so the shards need nothing from each other.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import Counter
 from datetime import date
@@ -86,6 +87,9 @@ def decide_in_shards(
     failed = [k + 1 for k in range(shards) if k not in latest or latest[k].status != "completed"]
     if failed:
         raise ShardError(f"shard(s) {failed} of {shards} did not complete; see their flow runs")
+    # The shards' inputs hold personal data: gone once every shard has recorded its plan (a
+    # failed run keeps them for inspection; rerunning the day is safe, the ledger's keys decide).
+    shutil.rmtree(folder, ignore_errors=True)
     plans = [latest[k].summary["plan"] for k in range(shards)]
     if local:  # decided apart, sent together
         return combine_plans(plans), push(settings, f"{day} {shards} shards")

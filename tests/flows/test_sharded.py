@@ -68,6 +68,7 @@ def test_shards_on_dask_leave_the_ledger_an_unsharded_run_leaves(
     assert sharded["touches"] == whole["touches"]
     assert sharded["cases"] == whole["cases"]
     assert sharded["flows"] == ["daily_outreach"] + ["daily_outreach_shard"] * 3
+    assert not list((tmp_path / "sharded" / "shards").glob("run-*"))  # inputs removed
     plan = sharded["summary"]["plan"]
     assert plan["shards"] == 3
     assert plan["touches_planned"] == whole["summary"]["plan"]["touches_planned"]
