@@ -127,6 +127,31 @@ def _valid(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return arr.is_valid().to_numpy(zero_copy_only=False)
 
 
+def _only(t: pa.ChunkedArray | pa.Array, keep: np.ndarray) -> pa.ChunkedArray:
+    """`t` with every cell outside `keep` null, sharing its offsets and text (no copy)."""
+    chunks, start = [], 0
+    for chunk in t.chunks if isinstance(t, pa.ChunkedArray) else [t]:
+        stop = start + len(chunk)
+        bits = keep[start:stop]
+        if chunk.null_count:
+            bits = bits & chunk.is_valid().to_numpy(zero_copy_only=False)
+        # The validity bitmap counts from the buffers' start: pad it by the chunk's offset.
+        padded = np.concatenate([np.zeros(chunk.offset, dtype=bool), bits])
+        validity = pa.py_buffer(np.packbits(padded, bitorder="little"))
+        buffers = chunk.buffers()
+        chunks.append(
+            pa.Array.from_buffers(
+                chunk.type,
+                len(chunk),
+                [validity, buffers[1], buffers[2]],
+                null_count=len(chunk) - int(np.count_nonzero(bits)),
+                offset=chunk.offset,
+            )
+        )
+        start = stop
+    return pa.chunked_array(chunks, t.type)
+
+
 def str_column(arr: pa.ChunkedArray | pa.Array, n: int) -> pd.Series:
     return at.to_series(arr, pd.RangeIndex(n)).astype("str")
 
@@ -303,11 +328,16 @@ def datetime_column(t: pa.ChunkedArray, formats: list[str], tz: str) -> Parsed:
     if not aware.all():  # only cells not ending in Z can carry a numeric offset
         other = ~aware
         aware[other] = at.to_mask(pc.match_substring_regex(t.filter(pa.array(other)), _OFFSET))
-    out = np.full(n, _NAT)
     if aware.all():
         out = _parse_chain(t, formats, utc=True)
     elif aware.any():
-        out[aware] = _parse_chain(t.filter(pa.array(aware)), formats, utc=True)
+        # The other cells hidden as nulls, not filtered out: the same cells are parsed, without
+        # copying the column's text or scattering the result back.
+        out = _parse_chain(_only(t, aware), formats, utc=True)
+        if not out.flags.writeable:
+            out = out.copy()
+    else:
+        out = np.full(n, _NAT)
     naive = present & ~aware
     if naive.any():
         local = pd.DatetimeIndex(_parse_chain(t.filter(pa.array(naive)), formats, utc=False))
