@@ -247,14 +247,20 @@ def _export_values_in_reasons(problems: pd.DataFrame, mapping: SourceMapping) ->
 def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame:
     """A repeated key (same id twice in one file) keeps the first row and quarantines the rest."""
     key = list(KINDS[kind].key)
-    joined = _joined_key(typed[key])
+    parts = [_whole(at.arrow(typed[col])) for col in key]
+    if len(parts) > 1 and any(_holds_separator(p) for p in parts):
+        # Keys compare as their parts joined by \x1f: with the separator inside a part, two
+        # different splits can join alike, so compare the joined strings themselves.
+        parts = [_joined_key(parts)]
     # Exact comparison (Arrow's dictionary codes) only among the rows whose key hash repeats.
-    suspects = _hash_repeats(joined)
+    suspects = _hash_repeats(parts)
     if suspects is None:
-        suspects = np.arange(len(joined))
+        suspects = np.arange(len(parts[0]))
     elif not len(suspects):
         return _concat([])
-    codes = _codes(joined.take(pyarrow.array(suspects)) if len(suspects) < len(joined) else joined)
+    if len(suspects) < len(parts[0]):
+        parts = [p.take(pyarrow.array(suspects)) for p in parts]
+    codes = _key_codes(parts)
     present = codes >= 0
     counts = np.bincount(codes[present])
     if not len(counts) or counts.max() < 2:
@@ -278,14 +284,42 @@ def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame
     )
 
 
-def _joined_key(keys: pd.DataFrame) -> pyarrow.Array:
+_SEP = "\x1f"
+
+
+def _whole(part: pyarrow.ChunkedArray) -> pyarrow.Array:
+    return part.combine_chunks() if isinstance(part, pyarrow.ChunkedArray) else part
+
+
+def _holds_separator(part: pyarrow.Array) -> bool:
+    """Whether any cell holds \\x1f: a byte that in UTF-8 is only ever that character, looked
+    for in the text buffer with numpy (several times faster than a substring kernel)."""
+    offsets = coerce.value_offsets(part)
+    if part.buffers()[2] is None or offsets[-1] == offsets[0]:
+        return False
+    data = np.frombuffer(part.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return bool((data == ord(_SEP)).any())
+
+
+def _joined_key(parts: list[pyarrow.Array]) -> pyarrow.Array:
     """The key as one Arrow string per row (parts joined by \\x1f), null where any part is."""
-    parts = [at.arrow(keys[col]) for col in keys.columns]
-    separator = pyarrow.scalar("\x1f", pyarrow.large_string())
-    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, separator)
-    if isinstance(joined, pyarrow.ChunkedArray):
-        joined = joined.combine_chunks()
-    return joined
+    separator = pyarrow.scalar(_SEP, pyarrow.large_string())
+    return _whole(pc.binary_join_element_wise(*parts, separator))
+
+
+def _key_codes(parts: list[pyarrow.Array]) -> np.ndarray:
+    """An integer per distinct key (-1 where a part is empty): each part's codes, combined
+    (no joined strings are built)."""
+    codes = _codes(parts[0])
+    for part in parts[1:]:
+        more = _codes(part)
+        missing = (codes < 0) | (more < 0)
+        codes = codes * (int(more.max(initial=0)) + 1) + more
+        codes[missing] = -1
+        # Renumber so the codes stay small (they index a bincount).
+        present = ~missing
+        codes[present] = np.unique(codes[present], return_inverse=True)[1]
+    return codes
 
 
 def _codes(keys: pyarrow.Array) -> np.ndarray:
@@ -297,12 +331,33 @@ def _codes(keys: pyarrow.Array) -> np.ndarray:
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _hash_repeats(keys: pyarrow.Array) -> np.ndarray | None:
-    """Rows whose key hashes like another row's: keys of one byte length are read as a grid of
-    64-bit words and mixed with numpy, and the hashes sorted (an Arrow hash table over millions
-    of distinct ids costs several times more). None when the keys come in too many lengths."""
-    if len(keys) == 0 or keys.null_count == len(keys):
+def _hash_repeats(parts: list[pyarrow.Array]) -> np.ndarray | None:
+    """Rows whose key hashes like another row's (a row with an empty part has no key): each
+    part hashed with numpy (`_hashes`), the parts' hashes mixed, and the hashes sorted (an
+    Arrow hash table over millions of distinct ids costs several times more). None when a part
+    comes in too many lengths."""
+    valid = np.ones(len(parts[0]), dtype=bool)
+    hashes = np.zeros(len(parts[0]), dtype=np.uint64)
+    for part in parts:
+        if len(part) == 0 or part.null_count == len(part):
+            return np.empty(0, dtype=np.int64)
+        hashed = _hashes(part)
+        if hashed is None:
+            return None
+        valid &= part.is_valid().to_numpy(zero_copy_only=False)
+        hashes = (hashes ^ hashed) * _MIX
+        hashes ^= hashes >> np.uint64(29)
+    present = np.flatnonzero(valid)
+    ordered = np.sort(hashes[present])
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if not len(repeated):
         return np.empty(0, dtype=np.int64)
+    return present[np.isin(hashes[present], repeated)]
+
+
+def _hashes(keys: pyarrow.Array) -> np.ndarray | None:
+    """A 64-bit hash per key (0 where empty): keys of one byte length are read as a grid of
+    64-bit words and mixed with numpy. None when the keys come in too many lengths."""
     offsets = coerce.value_offsets(keys)
     lengths = np.diff(offsets)
     valid = keys.is_valid().to_numpy(zero_copy_only=False)
@@ -312,6 +367,9 @@ def _hash_repeats(keys: pyarrow.Array) -> np.ndarray | None:
     hashes = np.zeros(len(keys), dtype=np.uint64)
     for size in sizes:
         take = valid & (lengths == size)
+        if size == 0:  # empty keys: all alike
+            hashes[take] = _MIX
+            continue
         group = keys.filter(pyarrow.array(take))
         start = coerce.value_offsets(group)[0]
         data = np.frombuffer(group.buffers()[2], dtype=np.uint8)[start : start + len(group) * size]
@@ -325,12 +383,7 @@ def _hash_repeats(keys: pyarrow.Array) -> np.ndarray | None:
             h = (h ^ word) * _MIX
             h ^= h >> np.uint64(29)
         hashes[take] = h
-    present = np.flatnonzero(valid)
-    ordered = np.sort(hashes[present])
-    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    if not len(repeated):
-        return np.empty(0, dtype=np.int64)
-    return present[np.isin(hashes[present], repeated)]
+    return hashes
 
 
 def _keep_rows(typed: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
