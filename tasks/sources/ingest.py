@@ -141,16 +141,12 @@ def parse_fields(
     formats = coerce.date_formats(opts.dayfirst, opts.date_formats)
     tz = opts.timezone or default_tz
     n = len(raw.frame)
-    headers = list(dict.fromkeys(mapping.columns[f] for f in spec.fields if f in mapping.columns))
     number_headers = [
         mapping.columns[f] for f in mapping.columns if spec.fields[f].type == "number"
     ]
 
-    def parse(name: str) -> coerce.Parsed | None:
+    def parse(name: str, cells: pyarrow.ChunkedArray, decimal: str = ".") -> coerce.Parsed:
         fs = spec.fields[name]
-        if name not in mapping.columns:
-            return None
-        cells = texts[mapping.columns[name]]
         if fs.type == "bool":
             return coerce.bool_column(cells)
         if fs.type == "number":
@@ -165,18 +161,37 @@ def parse_fields(
             return coerce.enum_column(cells, mapping.values.get(name))
         return coerce.Parsed(coerce.str_column(cells, n), pd.Series(np.zeros(n, bool)), "")
 
-    # Columns are independent and Arrow releases the GIL: trim and parse them on all cores.
+    def trim(header: str) -> pyarrow.ChunkedArray:
+        return coerce.trimmed(at.arrow(raw.frame[header]))
+
+    mapped = [name for name in spec.fields if name in mapping.columns]
+    numbers = [name for name in mapped if spec.fields[name].type == "number"]
+    # The slowest parsers first, so the other cores take the many quick columns beside them.
+    others = sorted(
+        (name for name in mapped if name not in numbers),
+        key=lambda name: spec.fields[name].type not in ("datetime", "date"),
+    )
+    # Columns are independent and Arrow releases the GIL: trim and parse them on all cores,
+    # each column parsed as soon as it is trimmed; numbers wait for the file's decimal
+    # separator, voted on their trimmed text (trimmed first).
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        trim = lambda h: coerce.trimmed(at.arrow(raw.frame[h]))  # noqa: E731
-        texts = dict(zip(headers, pool.map(trim, headers), strict=True))
+        texts = {h: pool.submit(trim, h) for h in number_headers}
+        futures = {
+            name: pool.submit(lambda name: parse(name, trim(mapping.columns[name])), name)
+            for name in others
+        }
         decimal = (
             "."
             if raw.typed
             else coerce.pick_decimal(
-                coerce.decimal_votes([texts[h] for h in number_headers]), raw.delimiter
+                coerce.decimal_votes([texts[h].result() for h in number_headers]), raw.delimiter
             )
         )
-        parsed_fields = dict(zip(spec.fields, pool.map(parse, spec.fields), strict=True))
+        for name in numbers:
+            futures[name] = pool.submit(parse, name, texts[mapping.columns[name]].result(), decimal)
+        parsed_fields = {
+            name: futures[name].result() if name in futures else None for name in spec.fields
+        }
     columns: dict[str, pd.Series] = {}
     problems: list[pd.DataFrame] = []
     for name, parsed in parsed_fields.items():
