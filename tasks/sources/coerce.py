@@ -11,7 +11,7 @@ parallel threads); `text`, `parse_*` and `sniff_decimal` take and return pandas 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -444,12 +444,13 @@ def _parse_chain(t: pa.ChunkedArray, formats: list[str], utc: bool) -> np.ndarra
         if local and not utc:
             _fill_fixed(t, todo, out, [local])
         iso = list(_ISO_AWARE if utc else _ISO_NAIVE)
-        trial_out, trial_todo = out.copy(), todo.copy()
-        _fill_fixed(t, trial_todo, trial_out, iso)
+        before = None if utc else todo.copy()
+        _fill_fixed(t, todo, out, iso)
         # pandas parses the ISO-looking cells as one batch and refuses a batch mixing local
         # times with offsets; keep that batch as it was unless the cells left are plain dates.
-        if utc or _plain_dates_only(t, trial_todo):
-            out, todo = trial_out, trial_todo
+        if before is not None and not _plain_dates_only(t, todo):
+            out[before & ~todo] = _NAT  # the cells just read were unread (NaT) before
+            todo = before
     if todo.any():
         rows = np.flatnonzero(todo)
         cells = str_column(t.filter(pa.array(todo)), len(rows))
@@ -523,52 +524,80 @@ def _fill_fixed(t: pa.ChunkedArray, todo: np.ndarray, out: np.ndarray, layouts: 
         if not take.any():
             continue
         rows = np.flatnonzero(take)
-        # One row per character position, gathered straight from Arrow's buffers (no copy of
-        # the cells, no transposition): each check below scans contiguous memory.
-        columns = np.empty((width, len(rows)), dtype=np.uint8)
-        done = 0
+        # Where each cell starts in its chunk's text buffer, chunk by chunk.
+        starts = []
         for chunk, chunk_offsets, stop in zip(chunks, offsets, ends, strict=True):
             picked = take[stop - len(chunk) : stop]
-            count = int(np.count_nonzero(picked))
-            if not count:
-                continue
-            starts = chunk_offsets[:-1][picked]
-            chars = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
-            for i in range(width):
-                np.take(chars[i:], starts, out=columns[i, done : done + count])
-            done += count
+            if picked.any():
+                chars = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
+                starts.append((chars, chunk_offsets[:-1][picked]))
+        scratch = np.empty((width, max(len(where) for _, where in starts)), dtype=np.uint8)
+
+        def blocks(
+            starts: list = starts, scratch: np.ndarray = scratch
+        ) -> Iterator[tuple[slice, np.ndarray]]:
+            """The cells a chunk at a time, one row per character position, gathered straight
+            from Arrow's buffers into one small reused block (the whole column laid out so
+            would be width x cells of fresh memory)."""
+            done = 0
+            for chars, where in starts:
+                block = scratch[:, : len(where)]
+                for i in range(len(scratch)):
+                    np.take(chars[i:], where, out=block[i])
+                yield slice(done, done + len(where)), block
+                done += len(where)
 
         def cells(ok: np.ndarray, rows: np.ndarray = rows) -> pa.ChunkedArray:
             mask = np.zeros(len(t), dtype=bool)
             mask[rows[ok]] = True
-            return t.filter(pa.array(mask))
+            return _only(t, mask)
 
-        stamps, ok = _read_layout(columns, layout, cells)
+        stamps, ok = _read_layout(blocks, len(rows), layout, cells, rows)
         out[rows[ok]] = stamps[ok]
         todo[rows[ok]] = False
 
 
 def _read_layout(
-    columns: np.ndarray, layout: str, cells: Callable[[np.ndarray], pa.ChunkedArray]
+    blocks: Callable[[], Iterator[tuple[slice, np.ndarray]]],
+    n: int,
+    layout: str,
+    cells: Callable[[np.ndarray], pa.ChunkedArray],
+    rows: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Timestamps (datetime64[us]) of fixed-width cells given one row per character position,
-    and which cells are valid. `cells(ok)` gives the cells themselves, for Arrow's cast."""
+    """Timestamps (datetime64[us]) of `n` fixed-width cells, and which cells are valid.
+    `blocks()` gives the cells a slice at a time, one row per character position; `cells(ok)`
+    the column with only those cells (the others null), for Arrow's cast; `rows` are the
+    cells' positions in it."""
     digit_at = [i for i, c in enumerate(layout) if c in _FIELDS]
     literal_at = [i for i, c in enumerate(layout) if c not in _FIELDS]
-    digits = columns[digit_at] - np.uint8(48)  # wraps around below '0'
-    ok = (digits <= 9).all(axis=0)
-    if literal_at:
-        expected = np.frombuffer(layout.encode(), dtype=np.uint8)[literal_at]
-        ok &= (columns[literal_at] == expected[:, None]).all(axis=0)
-    n = columns.shape[1]
-    fields = {f: np.zeros(n, dtype=np.int32) for f in _FIELDS}
-    for row, i in enumerate(digit_at):
-        f = layout[i]
-        if f == "Y" or not layout.startswith("YYYY-"):
-            fields[f] = fields[f] * 10 + digits[row]
+    expected = np.frombuffer(layout.encode(), dtype=np.uint8)[literal_at][:, None]
+    ordinal = layout.startswith("YYYY-")  # ISO: only the year is read before Arrow's cast
+    ok = np.ones(n, dtype=bool)
+    fields: dict[str, np.ndarray] = {}
+
+    def read(which: str, check: bool) -> None:
+        """Accumulate the digits of the fields in `which`; with `check`, set `ok`."""
+        for f in which:
+            fields.setdefault(f, np.zeros(n, dtype=np.int32))
+        for part, block in blocks():
+            digits = block[digit_at] - np.uint8(48)  # wraps around below '0'
+            if check:
+                valid = (digits <= 9).all(axis=0)
+                if literal_at:
+                    valid &= (block[literal_at] == expected).all(axis=0)
+                ok[part] = valid
+            for row, i in enumerate(digit_at):
+                if layout[i] in which:
+                    fields[layout[i]][part] *= 10
+                    fields[layout[i]][part] += digits[row]
+
+    present = "".join(dict.fromkeys(layout[i] for i in digit_at))
+    read("Y" if ordinal else present, check=True)
     year = fields["Y"]
     ok &= (year >= 1900) & (year <= 2200)
-    if layout.startswith("YYYY-") and ok.any():
+    if not ok.any():
+        return np.full(n, _NAT), ok
+    if ordinal:
         # ISO spellings: Arrow's cast (which refuses 31/04, 24:00, :60 like pandas) reads the
         # well-formed cells in one go; only a group holding an impossible date is read below.
         try:
@@ -578,20 +607,23 @@ def _read_layout(
             cast = None
         if cast is not None:
             stamps = np.full(n, _NAT)
-            stamps[ok] = cast.cast(pa.int64()).to_numpy(zero_copy_only=False).view(_NAT.dtype)
+            stamps[ok] = _timestamps(cast)[rows[ok]]
             return stamps, ok
-        for row, i in enumerate(digit_at):
-            f = layout[i]
-            if f != "Y":
-                fields[f] = fields[f] * 10 + digits[row]
+        read(present.replace("Y", ""), check=False)
+    zero = np.int32(0)
     month, day = fields["M"], fields["D"]
+    hour, minute, second = (fields.get(f, zero) for f in "hms")
     ok &= (month >= 1) & (month <= 12) & (day >= 1)
-    ok &= (fields["h"] <= 23) & (fields["m"] <= 59) & (fields["s"] <= 59)
+    if "h" in fields:
+        ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     ok &= day <= _MONTH_DAYS[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
-    hms = (fields["h"] * 60 + fields["m"]) * 60 + fields["s"]
-    seconds = _days(year, month, day).astype(np.int64) * 86400 + hms
-    micros = seconds * _US + fields["f"] * 1000
+    seconds = _days(year, month, day).astype(np.int64) * 86400
+    if "h" in fields:
+        seconds += (hour * 60 + minute) * 60 + second
+    micros = seconds * _US
+    if "f" in fields:
+        micros += fields["f"] * 1000
     return micros.astype("datetime64[us]"), ok
 
 
