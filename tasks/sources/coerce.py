@@ -513,61 +513,82 @@ def _parse_with_pandas(t: pd.Series, formats: list[str], utc: bool) -> pd.Series
 
 
 def _fill_fixed(t: pa.ChunkedArray, todo: np.ndarray, out: np.ndarray, layouts: list[str]) -> None:
-    """Read the cells of `todo` written in one of `layouts` into `out`; clear them in `todo`."""
+    """Read the cells of `todo` written in one of `layouts` into `out`; clear them in `todo`.
+
+    Works chunk by chunk and with masks over the column (no row numbers, lengths or start
+    positions for the whole column): on a big export every such array is tens of MB of fresh
+    memory."""
     chunks = t.chunks if isinstance(t, pa.ChunkedArray) else [t]
-    offsets = [value_offsets(c) for c in chunks]
-    lengths = np.concatenate([np.diff(o) for o in offsets]) if chunks else np.empty(0, np.int64)
-    ends = np.cumsum([len(c) for c in chunks])
+    bounds = np.cumsum([0, *(len(c) for c in chunks)])
     for layout in layouts:
         width = len(layout)
-        take = todo & (lengths == width)
-        if not take.any():
+        take = np.zeros(len(t), dtype=bool)
+        picked = []
+        for k, chunk in enumerate(chunks):
+            part = take[bounds[k] : bounds[k + 1]]
+            np.equal(np.diff(value_offsets(chunk)), width, out=part)
+            part &= todo[bounds[k] : bounds[k + 1]]
+            if part.any():
+                picked.append((chunk, part))
+        if not picked:
             continue
-        rows = np.flatnonzero(take)
-        # Where each cell starts in its chunk's text buffer, chunk by chunk.
-        starts = []
-        for chunk, chunk_offsets, stop in zip(chunks, offsets, ends, strict=True):
-            picked = take[stop - len(chunk) : stop]
-            if picked.any():
-                chars = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
-                starts.append((chars, chunk_offsets[:-1][picked]))
-        scratch = np.empty((width, max(len(where) for _, where in starts)), dtype=np.uint8)
+        scratch = np.empty((width, max(int(np.count_nonzero(m)) for _, m in picked)), np.uint8)
 
         def blocks(
-            starts: list = starts, scratch: np.ndarray = scratch
+            picked: list = picked, scratch: np.ndarray = scratch
         ) -> Iterator[tuple[slice, np.ndarray]]:
             """The cells a chunk at a time, one row per character position, gathered straight
             from Arrow's buffers into one small reused block (the whole column laid out so
             would be width x cells of fresh memory)."""
             done = 0
-            for chars, where in starts:
+            for chunk, mask in picked:
+                chars = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
+                where = value_offsets(chunk)[:-1][mask]
                 block = scratch[:, : len(where)]
                 for i in range(len(scratch)):
                     np.take(chars[i:], where, out=block[i])
                 yield slice(done, done + len(where)), block
                 done += len(where)
 
-        def cells(ok: np.ndarray, rows: np.ndarray = rows) -> pa.ChunkedArray:
-            mask = np.zeros(len(t), dtype=bool)
-            mask[rows[ok]] = True
-            return _only(t, mask)
+        def chosen(ok: np.ndarray, take: np.ndarray = take) -> np.ndarray:
+            """The cells of the column (a mask) that are the candidates marked in `ok`."""
+            if ok.all():
+                return take
+            sel = take.copy()
+            sel[take] = ok
+            return sel
 
-        stamps, ok = _read_layout(blocks, len(rows), layout, cells, rows)
-        out[rows[ok]] = stamps[ok]
-        todo[rows[ok]] = False
+        def cast(ok: np.ndarray, zone: str | None) -> bool:
+            """Arrow's cast of the chosen cells, through a view of the column with the other
+            cells null; False (nothing read) when it refuses one of them."""
+            sel = chosen(ok)
+            try:
+                stamps = pc.cast(_only(t, sel), pa.timestamp("us", tz=zone))
+            except pa.ArrowInvalid:
+                return False
+            np.copyto(out, _timestamps(stamps), where=sel)
+            todo[sel] = False
+            return True
+
+        def put(stamps: np.ndarray, ok: np.ndarray) -> None:
+            """Candidates' timestamps where `ok`."""
+            sel = chosen(ok)
+            out[sel] = stamps if ok.all() else stamps[ok]
+            todo[sel] = False
+
+        _read_layout(blocks, int(np.count_nonzero(take)), layout, cast, put)
 
 
 def _read_layout(
     blocks: Callable[[], Iterator[tuple[slice, np.ndarray]]],
     n: int,
     layout: str,
-    cells: Callable[[np.ndarray], pa.ChunkedArray],
-    rows: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Timestamps (datetime64[us]) of `n` fixed-width cells, and which cells are valid.
-    `blocks()` gives the cells a slice at a time, one row per character position; `cells(ok)`
-    the column with only those cells (the others null), for Arrow's cast; `rows` are the
-    cells' positions in it."""
+    cast: Callable[[np.ndarray, str | None], bool],
+    put: Callable[[np.ndarray, np.ndarray], None],
+) -> None:
+    """Read `n` fixed-width cells: `blocks()` gives them a slice at a time, one row per
+    character position. The valid ones go to `cast(ok, zone)` (Arrow's cast, for ISO
+    spellings) or, digit by digit, to `put(timestamps, ok)`."""
     digit_at = [i for i, c in enumerate(layout) if c in _FIELDS]
     literal_at = [i for i, c in enumerate(layout) if c not in _FIELDS]
     expected = np.frombuffer(layout.encode(), dtype=np.uint8)[literal_at][:, None]
@@ -596,19 +617,12 @@ def _read_layout(
     year = fields["Y"]
     ok &= (year >= 1900) & (year <= 2200)
     if not ok.any():
-        return np.full(n, _NAT), ok
+        return
     if ordinal:
         # ISO spellings: Arrow's cast (which refuses 31/04, 24:00, :60 like pandas) reads the
         # well-formed cells in one go; only a group holding an impossible date is read below.
-        try:
-            zone = "UTC" if layout.endswith("Z") else None
-            cast = pc.cast(cells(ok), pa.timestamp("us", tz=zone))
-        except pa.ArrowInvalid:
-            cast = None
-        if cast is not None:
-            stamps = np.full(n, _NAT)
-            stamps[ok] = _timestamps(cast)[rows[ok]]
-            return stamps, ok
+        if cast(ok, "UTC" if layout.endswith("Z") else None):
+            return
         read(present.replace("Y", ""), check=False)
     zero = np.int32(0)
     month, day = fields["M"], fields["D"]
@@ -624,7 +638,7 @@ def _read_layout(
     micros = seconds * _US
     if "f" in fields:
         micros += fields["f"] * 1000
-    return micros.astype("datetime64[us]"), ok
+    put(micros.astype("datetime64[us]"), ok)
 
 
 def _days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
