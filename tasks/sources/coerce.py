@@ -630,15 +630,27 @@ def _read_layout(
     ok &= (month >= 1) & (month <= 12) & (day >= 1)
     if "h" in fields:
         ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    ok &= day <= _MONTH_DAYS[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
-    seconds = _days(year, month, day).astype(np.int64) * 86400
+    # Valid cells have years in _YEARS: the calendar is looked up, not computed (each step of
+    # the arithmetic would be another column-sized array); other cells read clipped garbage.
+    y = year - np.int32(_YEARS[0])
+    np.clip(y, 0, len(_YEARS) - 1, out=y)
+    m = np.clip(month, 1, 12)
+    m -= 1
+    leap = _LEAP[y]
+    ok &= day <= _MONTH_DAYS[m] + ((month == 2) & leap)
+    days = _YEAR_START[y]
+    m += leap * np.int32(12)
+    days += _MONTH_START[m]
+    days += day
+    days -= 1
+    micros = days.astype(np.int64)
+    micros *= 86400
     if "h" in fields:
-        seconds += (hour * 60 + minute) * 60 + second
-    micros = seconds * _US
+        micros += (hour * 60 + minute) * 60 + second
+    micros *= _US
     if "f" in fields:
         micros += fields["f"] * 1000
-    put(micros.astype("datetime64[us]"), ok)
+    put(micros.view("datetime64[us]"), ok)
 
 
 def _days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -649,3 +661,17 @@ def _days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
     doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
     return era * 146097 + doe - 719468
+
+
+# The calendar of the years fixed-width dates may have (see _read_layout): leap years, the day
+# number (since 1970-01-01) of each 1 January, and of each month's first day within its year
+# (common years, then leap years).
+_YEARS = np.arange(1900, 2201, dtype=np.int32)
+_LEAP = (_YEARS % 4 == 0) & ((_YEARS % 100 != 0) | (_YEARS % 400 == 0))
+_YEAR_START = _days(_YEARS, np.ones_like(_YEARS), np.ones_like(_YEARS)).astype(np.int32)
+_MONTH_START = np.concatenate(
+    [
+        np.r_[0, np.cumsum(_MONTH_DAYS)[:-1]],
+        np.r_[0, np.cumsum(_MONTH_DAYS + (np.arange(12) == 1))[:-1]],
+    ]
+).astype(np.int32)
