@@ -385,18 +385,26 @@ def _hashes(keys: pyarrow.Array) -> np.ndarray | None:
         if size == 0:  # empty keys: all alike
             hashes[take] = _MIX
             continue
-        group = keys.filter(pyarrow.array(take))
-        start = coerce.value_offsets(group)[0]
-        data = np.frombuffer(group.buffers()[2], dtype=np.uint8)[start : start + len(group) * size]
-        if size % 8:  # pad each key with zero bytes to whole words
-            grid = np.zeros((len(group), size + 8 - size % 8), dtype=np.uint8)
-            grid[:, :size] = data.reshape(len(group), size)
+        count = int(np.count_nonzero(take))
+        if offsets[-1] - offsets[0] == count * size:
+            # Every other cell is empty, so these keys lie back to back in the text buffer
+            # (ids of one length, the usual case): read them in place instead of filtering.
+            start, buffer = offsets[0], keys.buffers()[2]
         else:
-            grid = data.reshape(len(group), size)
-        h = np.full(len(group), np.uint64(size) + _MIX, dtype=np.uint64)
+            group = keys.filter(pyarrow.array(take))
+            start, buffer = coerce.value_offsets(group)[0], group.buffers()[2]
+        data = np.frombuffer(buffer, dtype=np.uint8)[start : start + count * size]
+        if size % 8:  # pad each key with zero bytes to whole words
+            grid = np.zeros((count, size + 8 - size % 8), dtype=np.uint8)
+            grid[:, :size] = data.reshape(count, size)
+        else:
+            grid = data.reshape(count, size)
+        h = np.full(count, np.uint64(size) + _MIX, dtype=np.uint64)
         for word in np.ascontiguousarray(grid).view(np.uint64).T:
             h = (h ^ word) * _MIX
             h ^= h >> np.uint64(29)
+        if count == len(keys):
+            return h
         hashes[take] = h
     return hashes
 
