@@ -100,10 +100,10 @@ def _chunk_needs_trim(arr: pa.Array) -> bool:
     data = np.frombuffer(buffer, dtype=np.uint8)
     starts, ends = offsets[:-1], offsets[1:]
     # First and last byte of each cell (an empty or null cell reads a neighbour's: harmless,
-    # empty cells are flagged anyway and null cells are dropped below).
-    first = np.take(data, starts, mode="clip")
-    last = np.take(data, ends - 1, mode="clip")
-    flagged = _WS_FIRST[first] | _WS_LAST[last] | (ends == starts)
+    # empty cells are flagged anyway and null cells are dropped below), looked up in place.
+    flagged = np.take(_WS_FIRST, np.take(data, starts, mode="clip"))
+    flagged |= np.take(_WS_LAST, np.take(data, ends - 1, mode="clip"))
+    flagged |= ends == starts
     if arr.null_count:
         flagged &= arr.is_valid().to_numpy(zero_copy_only=False)
     if not flagged.any():
