@@ -11,7 +11,7 @@ parallel threads); `text`, `parse_*` and `sniff_decimal` take and return pandas 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,10 +100,10 @@ def _chunk_needs_trim(arr: pa.Array) -> bool:
     data = np.frombuffer(buffer, dtype=np.uint8)
     starts, ends = offsets[:-1], offsets[1:]
     # First and last byte of each cell (an empty or null cell reads a neighbour's: harmless,
-    # empty cells are flagged anyway and null cells are dropped below).
-    first = np.take(data, starts, mode="clip")
-    last = np.take(data, ends - 1, mode="clip")
-    flagged = _WS_FIRST[first] | _WS_LAST[last] | (ends == starts)
+    # empty cells are flagged anyway and null cells are dropped below), looked up in place.
+    flagged = np.take(_WS_FIRST, np.take(data, starts, mode="clip"))
+    flagged |= np.take(_WS_LAST, np.take(data, ends - 1, mode="clip"))
+    flagged |= ends == starts
     if arr.null_count:
         flagged &= arr.is_valid().to_numpy(zero_copy_only=False)
     if not flagged.any():
@@ -125,6 +125,31 @@ def value_offsets(arr: pa.Array) -> np.ndarray:
 
 def _valid(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return arr.is_valid().to_numpy(zero_copy_only=False)
+
+
+def _only(t: pa.ChunkedArray | pa.Array, keep: np.ndarray) -> pa.ChunkedArray:
+    """`t` with every cell outside `keep` null, sharing its offsets and text (no copy)."""
+    chunks, start = [], 0
+    for chunk in t.chunks if isinstance(t, pa.ChunkedArray) else [t]:
+        stop = start + len(chunk)
+        bits = keep[start:stop]
+        if chunk.null_count:
+            bits = bits & chunk.is_valid().to_numpy(zero_copy_only=False)
+        # The validity bitmap counts from the buffers' start: pad it by the chunk's offset.
+        padded = np.concatenate([np.zeros(chunk.offset, dtype=bool), bits])
+        validity = pa.py_buffer(np.packbits(padded, bitorder="little"))
+        buffers = chunk.buffers()
+        chunks.append(
+            pa.Array.from_buffers(
+                chunk.type,
+                len(chunk),
+                [validity, buffers[1], buffers[2]],
+                null_count=len(chunk) - int(np.count_nonzero(bits)),
+                offset=chunk.offset,
+            )
+        )
+        start = stop
+    return pa.chunked_array(chunks, t.type)
 
 
 def str_column(arr: pa.ChunkedArray | pa.Array, n: int) -> pd.Series:
@@ -218,19 +243,32 @@ def number_column(t: pa.ChunkedArray, decimal: str) -> Parsed:
     )
     if not present.any():
         return Parsed(pd.Series(np.full(n, np.nan)), pd.Series(present), "")
+    if t.null_count > n // 2:
+        # Mostly empty (amounts of the few events that have one): RE2 spends as long on an
+        # empty slot as on a value, so only the filled cells are read (each cell is read on
+        # its own, so the numbers are the same).
+        numbers = np.full(n, np.nan)
+        filled = t.filter(pa.array(present))
+        numbers[present] = _numbers(filled, decimal, np.ones(len(filled), dtype=bool))
+    else:
+        numbers = _numbers(t, decimal, present)
+    return Parsed(pd.Series(numbers), pd.Series(present & np.isnan(numbers)), reason)
+
+
+def _numbers(t: pa.ChunkedArray, decimal: str, present: np.ndarray) -> np.ndarray:
+    """The cells' numbers (NaN where empty or unreadable); `present` marks the filled ones."""
     # Most cells are plainly written ("1.234,56", "1234.5"): no noise, no accounting sign, not
     # readable the other way; they only lose their thousands separators. The rest take the
     # long way.
     plain = at.to_mask(pc.match_substring_regex(t, _CANONICAL[decimal]))
     rest = present & ~plain
     if not rest.any():  # nulls read as NaN
-        numbers = _plain_numbers(t, decimal)
-    else:
-        numbers = np.full(n, np.nan)
-        if plain.any():
-            numbers[plain] = _plain_numbers(t.filter(pa.array(plain)), decimal)
-        numbers[rest] = _any_numbers(t.filter(pa.array(rest)), decimal)
-    return Parsed(pd.Series(numbers), pd.Series(present & np.isnan(numbers)), reason)
+        return _plain_numbers(t, decimal)
+    numbers = np.full(len(t), np.nan)
+    if plain.any():
+        numbers[plain] = _plain_numbers(t.filter(pa.array(plain)), decimal)
+    numbers[rest] = _any_numbers(t.filter(pa.array(rest)), decimal)
+    return numbers
 
 
 def _plain_numbers(t: pa.ChunkedArray, decimal: str) -> np.ndarray:
@@ -303,11 +341,16 @@ def datetime_column(t: pa.ChunkedArray, formats: list[str], tz: str) -> Parsed:
     if not aware.all():  # only cells not ending in Z can carry a numeric offset
         other = ~aware
         aware[other] = at.to_mask(pc.match_substring_regex(t.filter(pa.array(other)), _OFFSET))
-    out = np.full(n, _NAT)
     if aware.all():
         out = _parse_chain(t, formats, utc=True)
     elif aware.any():
-        out[aware] = _parse_chain(t.filter(pa.array(aware)), formats, utc=True)
+        # The other cells hidden as nulls, not filtered out: the same cells are parsed, without
+        # copying the column's text or scattering the result back.
+        out = _parse_chain(_only(t, aware), formats, utc=True)
+        if not out.flags.writeable:
+            out = out.copy()
+    else:
+        out = np.full(n, _NAT)
     naive = present & ~aware
     if naive.any():
         local = pd.DatetimeIndex(_parse_chain(t.filter(pa.array(naive)), formats, utc=False))
@@ -414,12 +457,13 @@ def _parse_chain(t: pa.ChunkedArray, formats: list[str], utc: bool) -> np.ndarra
         if local and not utc:
             _fill_fixed(t, todo, out, [local])
         iso = list(_ISO_AWARE if utc else _ISO_NAIVE)
-        trial_out, trial_todo = out.copy(), todo.copy()
-        _fill_fixed(t, trial_todo, trial_out, iso)
+        before = None if utc else todo.copy()
+        _fill_fixed(t, todo, out, iso)
         # pandas parses the ISO-looking cells as one batch and refuses a batch mixing local
         # times with offsets; keep that batch as it was unless the cells left are plain dates.
-        if utc or _plain_dates_only(t, trial_todo):
-            out, todo = trial_out, trial_todo
+        if before is not None and not _plain_dates_only(t, todo):
+            out[before & ~todo] = _NAT  # the cells just read were unread (NaT) before
+            todo = before
     if todo.any():
         rows = np.flatnonzero(todo)
         cells = str_column(t.filter(pa.array(todo)), len(rows))
@@ -482,87 +526,144 @@ def _parse_with_pandas(t: pd.Series, formats: list[str], utc: bool) -> pd.Series
 
 
 def _fill_fixed(t: pa.ChunkedArray, todo: np.ndarray, out: np.ndarray, layouts: list[str]) -> None:
-    """Read the cells of `todo` written in one of `layouts` into `out`; clear them in `todo`."""
+    """Read the cells of `todo` written in one of `layouts` into `out`; clear them in `todo`.
+
+    Works chunk by chunk and with masks over the column (no row numbers, lengths or start
+    positions for the whole column): on a big export every such array is tens of MB of fresh
+    memory."""
     chunks = t.chunks if isinstance(t, pa.ChunkedArray) else [t]
-    offsets = [value_offsets(c) for c in chunks]
-    lengths = np.concatenate([np.diff(o) for o in offsets]) if chunks else np.empty(0, np.int64)
-    ends = np.cumsum([len(c) for c in chunks])
+    bounds = np.cumsum([0, *(len(c) for c in chunks)])
     for layout in layouts:
         width = len(layout)
-        take = todo & (lengths == width)
-        if not take.any():
+        take = np.zeros(len(t), dtype=bool)
+        picked = []
+        for k, chunk in enumerate(chunks):
+            part = take[bounds[k] : bounds[k + 1]]
+            np.equal(np.diff(value_offsets(chunk)), width, out=part)
+            part &= todo[bounds[k] : bounds[k + 1]]
+            if part.any():
+                picked.append((chunk, part))
+        if not picked:
             continue
-        rows = np.flatnonzero(take)
-        # One row per character position, gathered straight from Arrow's buffers (no copy of
-        # the cells, no transposition): each check below scans contiguous memory.
-        columns = np.empty((width, len(rows)), dtype=np.uint8)
-        done = 0
-        for chunk, chunk_offsets, stop in zip(chunks, offsets, ends, strict=True):
-            picked = take[stop - len(chunk) : stop]
-            count = int(np.count_nonzero(picked))
-            if not count:
-                continue
-            starts = chunk_offsets[:-1][picked]
-            chars = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
-            for i in range(width):
-                np.take(chars[i:], starts, out=columns[i, done : done + count])
-            done += count
+        scratch = np.empty((width, max(int(np.count_nonzero(m)) for _, m in picked)), np.uint8)
 
-        def cells(ok: np.ndarray, rows: np.ndarray = rows) -> pa.ChunkedArray:
-            mask = np.zeros(len(t), dtype=bool)
-            mask[rows[ok]] = True
-            return t.filter(pa.array(mask))
+        def blocks(
+            picked: list = picked, scratch: np.ndarray = scratch
+        ) -> Iterator[tuple[slice, np.ndarray]]:
+            """The cells a chunk at a time, one row per character position, gathered straight
+            from Arrow's buffers into one small reused block (the whole column laid out so
+            would be width x cells of fresh memory)."""
+            done = 0
+            for chunk, mask in picked:
+                chars = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
+                where = value_offsets(chunk)[:-1][mask]
+                block = scratch[:, : len(where)]
+                for i in range(len(scratch)):
+                    np.take(chars[i:], where, out=block[i])
+                yield slice(done, done + len(where)), block
+                done += len(where)
 
-        stamps, ok = _read_layout(columns, layout, cells)
-        out[rows[ok]] = stamps[ok]
-        todo[rows[ok]] = False
+        def chosen(ok: np.ndarray, take: np.ndarray = take) -> np.ndarray:
+            """The cells of the column (a mask) that are the candidates marked in `ok`."""
+            if ok.all():
+                return take
+            sel = take.copy()
+            sel[take] = ok
+            return sel
+
+        def cast(ok: np.ndarray, zone: str | None) -> bool:
+            """Arrow's cast of the chosen cells, through a view of the column with the other
+            cells null; False (nothing read) when it refuses one of them."""
+            sel = chosen(ok)
+            try:
+                stamps = pc.cast(_only(t, sel), pa.timestamp("us", tz=zone))
+            except pa.ArrowInvalid:
+                return False
+            np.copyto(out, _timestamps(stamps), where=sel)
+            todo[sel] = False
+            return True
+
+        def put(stamps: np.ndarray, ok: np.ndarray) -> None:
+            """Candidates' timestamps where `ok`."""
+            sel = chosen(ok)
+            out[sel] = stamps if ok.all() else stamps[ok]
+            todo[sel] = False
+
+        _read_layout(blocks, int(np.count_nonzero(take)), layout, cast, put)
 
 
 def _read_layout(
-    columns: np.ndarray, layout: str, cells: Callable[[np.ndarray], pa.ChunkedArray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Timestamps (datetime64[us]) of fixed-width cells given one row per character position,
-    and which cells are valid. `cells(ok)` gives the cells themselves, for Arrow's cast."""
+    blocks: Callable[[], Iterator[tuple[slice, np.ndarray]]],
+    n: int,
+    layout: str,
+    cast: Callable[[np.ndarray, str | None], bool],
+    put: Callable[[np.ndarray, np.ndarray], None],
+) -> None:
+    """Read `n` fixed-width cells: `blocks()` gives them a slice at a time, one row per
+    character position. The valid ones go to `cast(ok, zone)` (Arrow's cast, for ISO
+    spellings) or, digit by digit, to `put(timestamps, ok)`."""
     digit_at = [i for i, c in enumerate(layout) if c in _FIELDS]
     literal_at = [i for i, c in enumerate(layout) if c not in _FIELDS]
-    digits = columns[digit_at] - np.uint8(48)  # wraps around below '0'
-    ok = (digits <= 9).all(axis=0)
-    if literal_at:
-        expected = np.frombuffer(layout.encode(), dtype=np.uint8)[literal_at]
-        ok &= (columns[literal_at] == expected[:, None]).all(axis=0)
-    n = columns.shape[1]
-    fields = {f: np.zeros(n, dtype=np.int32) for f in _FIELDS}
-    for row, i in enumerate(digit_at):
-        f = layout[i]
-        if f == "Y" or not layout.startswith("YYYY-"):
-            fields[f] = fields[f] * 10 + digits[row]
+    expected = np.frombuffer(layout.encode(), dtype=np.uint8)[literal_at][:, None]
+    ordinal = layout.startswith("YYYY-")  # ISO: only the year is read before Arrow's cast
+    ok = np.ones(n, dtype=bool)
+    fields: dict[str, np.ndarray] = {}
+
+    def read(which: str, check: bool) -> None:
+        """Accumulate the digits of the fields in `which`; with `check`, set `ok`."""
+        for f in which:
+            fields.setdefault(f, np.zeros(n, dtype=np.int32))
+        for part, block in blocks():
+            digits = block[digit_at] - np.uint8(48)  # wraps around below '0'
+            if check:
+                valid = (digits <= 9).all(axis=0)
+                if literal_at:
+                    valid &= (block[literal_at] == expected).all(axis=0)
+                ok[part] = valid
+            for row, i in enumerate(digit_at):
+                if layout[i] in which:
+                    fields[layout[i]][part] *= 10
+                    fields[layout[i]][part] += digits[row]
+
+    present = "".join(dict.fromkeys(layout[i] for i in digit_at))
+    read("Y" if ordinal else present, check=True)
     year = fields["Y"]
     ok &= (year >= 1900) & (year <= 2200)
-    if layout.startswith("YYYY-") and ok.any():
+    if not ok.any():
+        return
+    if ordinal:
         # ISO spellings: Arrow's cast (which refuses 31/04, 24:00, :60 like pandas) reads the
         # well-formed cells in one go; only a group holding an impossible date is read below.
-        try:
-            zone = "UTC" if layout.endswith("Z") else None
-            cast = pc.cast(cells(ok), pa.timestamp("us", tz=zone))
-        except pa.ArrowInvalid:
-            cast = None
-        if cast is not None:
-            stamps = np.full(n, _NAT)
-            stamps[ok] = cast.cast(pa.int64()).to_numpy(zero_copy_only=False).view(_NAT.dtype)
-            return stamps, ok
-        for row, i in enumerate(digit_at):
-            f = layout[i]
-            if f != "Y":
-                fields[f] = fields[f] * 10 + digits[row]
+        if cast(ok, "UTC" if layout.endswith("Z") else None):
+            return
+        read(present.replace("Y", ""), check=False)
+    zero = np.int32(0)
     month, day = fields["M"], fields["D"]
+    hour, minute, second = (fields.get(f, zero) for f in "hms")
     ok &= (month >= 1) & (month <= 12) & (day >= 1)
-    ok &= (fields["h"] <= 23) & (fields["m"] <= 59) & (fields["s"] <= 59)
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    ok &= day <= _MONTH_DAYS[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
-    hms = (fields["h"] * 60 + fields["m"]) * 60 + fields["s"]
-    seconds = _days(year, month, day).astype(np.int64) * 86400 + hms
-    micros = seconds * _US + fields["f"] * 1000
-    return micros.astype("datetime64[us]"), ok
+    if "h" in fields:
+        ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
+    # Valid cells have years in _YEARS: the calendar is looked up, not computed (each step of
+    # the arithmetic would be another column-sized array); other cells read clipped garbage.
+    y = year - np.int32(_YEARS[0])
+    np.clip(y, 0, len(_YEARS) - 1, out=y)
+    m = np.clip(month, 1, 12)
+    m -= 1
+    leap = _LEAP[y]
+    ok &= day <= _MONTH_DAYS[m] + ((month == 2) & leap)
+    days = _YEAR_START[y]
+    m += leap * np.int32(12)
+    days += _MONTH_START[m]
+    days += day
+    days -= 1
+    micros = days.astype(np.int64)
+    micros *= 86400
+    if "h" in fields:
+        micros += (hour * 60 + minute) * 60 + second
+    micros *= _US
+    if "f" in fields:
+        micros += fields["f"] * 1000
+    put(micros.view("datetime64[us]"), ok)
 
 
 def _days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
@@ -573,3 +674,17 @@ def _days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
     doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
     return era * 146097 + doe - 719468
+
+
+# The calendar of the years fixed-width dates may have (see _read_layout): leap years, the day
+# number (since 1970-01-01) of each 1 January, and of each month's first day within its year
+# (common years, then leap years).
+_YEARS = np.arange(1900, 2201, dtype=np.int32)
+_LEAP = (_YEARS % 4 == 0) & ((_YEARS % 100 != 0) | (_YEARS % 400 == 0))
+_YEAR_START = _days(_YEARS, np.ones_like(_YEARS), np.ones_like(_YEARS)).astype(np.int32)
+_MONTH_START = np.concatenate(
+    [
+        np.r_[0, np.cumsum(_MONTH_DAYS)[:-1]],
+        np.r_[0, np.cumsum(_MONTH_DAYS + (np.arange(12) == 1))[:-1]],
+    ]
+).astype(np.int32)

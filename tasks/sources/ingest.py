@@ -141,16 +141,12 @@ def parse_fields(
     formats = coerce.date_formats(opts.dayfirst, opts.date_formats)
     tz = opts.timezone or default_tz
     n = len(raw.frame)
-    headers = list(dict.fromkeys(mapping.columns[f] for f in spec.fields if f in mapping.columns))
     number_headers = [
         mapping.columns[f] for f in mapping.columns if spec.fields[f].type == "number"
     ]
 
-    def parse(name: str) -> coerce.Parsed | None:
+    def parse(name: str, cells: pyarrow.ChunkedArray, decimal: str = ".") -> coerce.Parsed:
         fs = spec.fields[name]
-        if name not in mapping.columns:
-            return None
-        cells = texts[mapping.columns[name]]
         if fs.type == "bool":
             return coerce.bool_column(cells)
         if fs.type == "number":
@@ -165,18 +161,37 @@ def parse_fields(
             return coerce.enum_column(cells, mapping.values.get(name))
         return coerce.Parsed(coerce.str_column(cells, n), pd.Series(np.zeros(n, bool)), "")
 
-    # Columns are independent and Arrow releases the GIL: trim and parse them on all cores.
+    def trim(header: str) -> pyarrow.ChunkedArray:
+        return coerce.trimmed(at.arrow(raw.frame[header]))
+
+    mapped = [name for name in spec.fields if name in mapping.columns]
+    numbers = [name for name in mapped if spec.fields[name].type == "number"]
+    # The slowest parsers first, so the other cores take the many quick columns beside them.
+    others = sorted(
+        (name for name in mapped if name not in numbers),
+        key=lambda name: spec.fields[name].type not in ("datetime", "date"),
+    )
+    # Columns are independent and Arrow releases the GIL: trim and parse them on all cores,
+    # each column parsed as soon as it is trimmed; numbers wait for the file's decimal
+    # separator, voted on their trimmed text (trimmed first).
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        trim = lambda h: coerce.trimmed(at.arrow(raw.frame[h]))  # noqa: E731
-        texts = dict(zip(headers, pool.map(trim, headers), strict=True))
+        texts = {h: pool.submit(trim, h) for h in number_headers}
+        futures = {
+            name: pool.submit(lambda name: parse(name, trim(mapping.columns[name])), name)
+            for name in others
+        }
         decimal = (
             "."
             if raw.typed
             else coerce.pick_decimal(
-                coerce.decimal_votes([texts[h] for h in number_headers]), raw.delimiter
+                coerce.decimal_votes([texts[h].result() for h in number_headers]), raw.delimiter
             )
         )
-        parsed_fields = dict(zip(spec.fields, pool.map(parse, spec.fields), strict=True))
+        for name in numbers:
+            futures[name] = pool.submit(parse, name, texts[mapping.columns[name]].result(), decimal)
+        parsed_fields = {
+            name: futures[name].result() if name in futures else None for name in spec.fields
+        }
     columns: dict[str, pd.Series] = {}
     problems: list[pd.DataFrame] = []
     for name, parsed in parsed_fields.items():
@@ -247,14 +262,20 @@ def _export_values_in_reasons(problems: pd.DataFrame, mapping: SourceMapping) ->
 def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame:
     """A repeated key (same id twice in one file) keeps the first row and quarantines the rest."""
     key = list(KINDS[kind].key)
-    joined = _joined_key(typed[key])
+    parts = [_whole(at.arrow(typed[col])) for col in key]
+    if len(parts) > 1 and any(_holds_separator(p) for p in parts):
+        # Keys compare as their parts joined by \x1f: with the separator inside a part, two
+        # different splits can join alike, so compare the joined strings themselves.
+        parts = [_joined_key(parts)]
     # Exact comparison (Arrow's dictionary codes) only among the rows whose key hash repeats.
-    suspects = _hash_repeats(joined)
+    suspects = _hash_repeats(parts)
     if suspects is None:
-        suspects = np.arange(len(joined))
+        suspects = np.arange(len(parts[0]))
     elif not len(suspects):
         return _concat([])
-    codes = _codes(joined.take(pyarrow.array(suspects)) if len(suspects) < len(joined) else joined)
+    if len(suspects) < len(parts[0]):
+        parts = [p.take(pyarrow.array(suspects)) for p in parts]
+    codes = _key_codes(parts)
     present = codes >= 0
     counts = np.bincount(codes[present])
     if not len(counts) or counts.max() < 2:
@@ -278,14 +299,42 @@ def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame
     )
 
 
-def _joined_key(keys: pd.DataFrame) -> pyarrow.Array:
+_SEP = "\x1f"
+
+
+def _whole(part: pyarrow.ChunkedArray) -> pyarrow.Array:
+    return part.combine_chunks() if isinstance(part, pyarrow.ChunkedArray) else part
+
+
+def _holds_separator(part: pyarrow.Array) -> bool:
+    """Whether any cell holds \\x1f: a byte that in UTF-8 is only ever that character, looked
+    for in the text buffer with numpy (several times faster than a substring kernel)."""
+    offsets = coerce.value_offsets(part)
+    if part.buffers()[2] is None or offsets[-1] == offsets[0]:
+        return False
+    data = np.frombuffer(part.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return bool((data == ord(_SEP)).any())
+
+
+def _joined_key(parts: list[pyarrow.Array]) -> pyarrow.Array:
     """The key as one Arrow string per row (parts joined by \\x1f), null where any part is."""
-    parts = [at.arrow(keys[col]) for col in keys.columns]
-    separator = pyarrow.scalar("\x1f", pyarrow.large_string())
-    joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, separator)
-    if isinstance(joined, pyarrow.ChunkedArray):
-        joined = joined.combine_chunks()
-    return joined
+    separator = pyarrow.scalar(_SEP, pyarrow.large_string())
+    return _whole(pc.binary_join_element_wise(*parts, separator))
+
+
+def _key_codes(parts: list[pyarrow.Array]) -> np.ndarray:
+    """An integer per distinct key (-1 where a part is empty): each part's codes, combined
+    (no joined strings are built)."""
+    codes = _codes(parts[0])
+    for part in parts[1:]:
+        more = _codes(part)
+        missing = (codes < 0) | (more < 0)
+        codes = codes * (int(more.max(initial=0)) + 1) + more
+        codes[missing] = -1
+        # Renumber so the codes stay small (they index a bincount).
+        present = ~missing
+        codes[present] = np.unique(codes[present], return_inverse=True)[1]
+    return codes
 
 
 def _codes(keys: pyarrow.Array) -> np.ndarray:
@@ -297,12 +346,33 @@ def _codes(keys: pyarrow.Array) -> np.ndarray:
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _hash_repeats(keys: pyarrow.Array) -> np.ndarray | None:
-    """Rows whose key hashes like another row's: keys of one byte length are read as a grid of
-    64-bit words and mixed with numpy, and the hashes sorted (an Arrow hash table over millions
-    of distinct ids costs several times more). None when the keys come in too many lengths."""
-    if len(keys) == 0 or keys.null_count == len(keys):
+def _hash_repeats(parts: list[pyarrow.Array]) -> np.ndarray | None:
+    """Rows whose key hashes like another row's (a row with an empty part has no key): each
+    part hashed with numpy (`_hashes`), the parts' hashes mixed, and the hashes sorted (an
+    Arrow hash table over millions of distinct ids costs several times more). None when a part
+    comes in too many lengths."""
+    valid = np.ones(len(parts[0]), dtype=bool)
+    hashes = np.zeros(len(parts[0]), dtype=np.uint64)
+    for part in parts:
+        if len(part) == 0 or part.null_count == len(part):
+            return np.empty(0, dtype=np.int64)
+        hashed = _hashes(part)
+        if hashed is None:
+            return None
+        valid &= part.is_valid().to_numpy(zero_copy_only=False)
+        hashes = (hashes ^ hashed) * _MIX
+        hashes ^= hashes >> np.uint64(29)
+    present = np.flatnonzero(valid)
+    ordered = np.sort(hashes[present])
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if not len(repeated):
         return np.empty(0, dtype=np.int64)
+    return present[np.isin(hashes[present], repeated)]
+
+
+def _hashes(keys: pyarrow.Array) -> np.ndarray | None:
+    """A 64-bit hash per key (0 where empty): keys of one byte length are read as a grid of
+    64-bit words and mixed with numpy. None when the keys come in too many lengths."""
     offsets = coerce.value_offsets(keys)
     lengths = np.diff(offsets)
     valid = keys.is_valid().to_numpy(zero_copy_only=False)
@@ -312,25 +382,31 @@ def _hash_repeats(keys: pyarrow.Array) -> np.ndarray | None:
     hashes = np.zeros(len(keys), dtype=np.uint64)
     for size in sizes:
         take = valid & (lengths == size)
-        group = keys.filter(pyarrow.array(take))
-        start = coerce.value_offsets(group)[0]
-        data = np.frombuffer(group.buffers()[2], dtype=np.uint8)[start : start + len(group) * size]
-        if size % 8:  # pad each key with zero bytes to whole words
-            grid = np.zeros((len(group), size + 8 - size % 8), dtype=np.uint8)
-            grid[:, :size] = data.reshape(len(group), size)
+        if size == 0:  # empty keys: all alike
+            hashes[take] = _MIX
+            continue
+        count = int(np.count_nonzero(take))
+        if offsets[-1] - offsets[0] == count * size:
+            # Every other cell is empty, so these keys lie back to back in the text buffer
+            # (ids of one length, the usual case): read them in place instead of filtering.
+            start, buffer = offsets[0], keys.buffers()[2]
         else:
-            grid = data.reshape(len(group), size)
-        h = np.full(len(group), np.uint64(size) + _MIX, dtype=np.uint64)
+            group = keys.filter(pyarrow.array(take))
+            start, buffer = coerce.value_offsets(group)[0], group.buffers()[2]
+        data = np.frombuffer(buffer, dtype=np.uint8)[start : start + count * size]
+        if size % 8:  # pad each key with zero bytes to whole words
+            grid = np.zeros((count, size + 8 - size % 8), dtype=np.uint8)
+            grid[:, :size] = data.reshape(count, size)
+        else:
+            grid = data.reshape(count, size)
+        h = np.full(count, np.uint64(size) + _MIX, dtype=np.uint64)
         for word in np.ascontiguousarray(grid).view(np.uint64).T:
             h = (h ^ word) * _MIX
             h ^= h >> np.uint64(29)
+        if count == len(keys):
+            return h
         hashes[take] = h
-    present = np.flatnonzero(valid)
-    ordered = np.sort(hashes[present])
-    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    if not len(repeated):
-        return np.empty(0, dtype=np.int64)
-    return present[np.isin(hashes[present], repeated)]
+    return hashes
 
 
 def _keep_rows(typed: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:

@@ -185,6 +185,26 @@ def test_fixed_width_dates_read_like_pandas(cells: list[str], dayfirst: bool) ->
     np.testing.assert_array_equal(got_utc, coerce._naive_utc(expected_utc))
 
 
+def test_fixed_width_calendar_matches_pandas_at_the_edges() -> None:
+    # The digit-by-digit reader looks the calendar up: every day 0-32 of every month 0-13 of
+    # the first, last, leap and century years it covers (and one just outside), in both
+    # spellings, with a cell that defeats Arrow's whole-column cast.
+    years = ["1899", "1900", "1904", "2000", "2023", "2024", "2100", "2200", "2201"]
+    days = [f"{d:02d}" for d in range(33)]
+    months = [f"{m:02d}" for m in range(14)]
+    local = [f"{d}/{m}/{y}" for y in years for m in months for d in days] + ["ayer"]
+    iso = [f"{y}-{m}-{d} 23:59:59" for y in years for m in months for d in days] + ["ayer"]
+    formats = coerce.date_formats(True, [])
+    for cells in (local, iso):
+        got = coerce.parse_date(S(*cells), formats).values
+        expected = _pandas_chain(S(*cells), formats, utc=False).dt.normalize()
+        pd.testing.assert_series_equal(got, expected, check_names=False)
+    aware = [f"{y}-{m}-{d}T12:00:00Z" for y in years for m in months for d in days] + ["ayer"]
+    got_utc = coerce._parse_chain(coerce.trimmed(pa.chunked_array([aware])), formats, utc=True)
+    expected_utc = _pandas_chain(S(*aware), formats, utc=True)
+    np.testing.assert_array_equal(got_utc, coerce._naive_utc(expected_utc))
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
