@@ -114,7 +114,7 @@ def daily_outreach(as_of: date | None = None, shards: int | None = None) -> Stat
             summary["plan"], summary["delivery"] = decide_and_send_in_shards(
                 settings, run_id, inputs, day, shards
             )
-        except ShardError as problem:
+        except (ShardError, DeliveryConfigError) as problem:
             finish_run(engine, run_id, status="failed", summary=summary)
             return Failed(message=str(problem), data=summary)
         publish_plan(summary["plan"], day.isoformat())
