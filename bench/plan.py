@@ -101,6 +101,7 @@ def measure(target: Path) -> dict:
     from config.outreach_policy import outreach_policy
     from config.settings import Settings
     from tasks.decide.plan import (
+        CASE_STATE_COLUMNS,
         HISTORY_COLUMNS,
         PLAN_COLUMNS,
         LedgerState,
@@ -126,9 +127,7 @@ def measure(target: Path) -> dict:
     out["decisions"] = len(first.decisions)
     live = first.cases[first.cases["status"].isin(["open", "paused"])]
     state = LedgerState(
-        cases=live[
-            ["case_key", "account_id", "kind", "status", "stage", "stage_since", "opened_on"]
-        ],
+        cases=live[CASE_STATE_COLUMNS],
         history=first.touches.assign(as_of=AS_OF)[HISTORY_COLUMNS],
     )
     out["first_peak_mb"] = peak_mb()

@@ -31,6 +31,10 @@ TOUCH_COLUMNS = [
     "channel", "template", "purpose", "assignee", "send_at", "send_at_local", "time_zone",
     "as_of", "status", "message_ref", "fallback_channel", "context",
 ]  # fmt: skip
+# What the planner needs of each live case from earlier runs (LedgerState.cases).
+CASE_STATE_COLUMNS = [
+    "case_key", "account_id", "kind", "status", "stage", "stage_since", "opened_on", "holdout",
+]  # fmt: skip
 HISTORY_COLUMNS = [
     "case_key",
     "step",

@@ -12,7 +12,7 @@ import datetime as dt
 import pandas as pd
 import sqlalchemy as sa
 
-from tasks.decide.plan import HISTORY_COLUMNS, LedgerState, Plan
+from tasks.decide.plan import CASE_STATE_COLUMNS, HISTORY_COLUMNS, LedgerState, Plan
 from tasks.decide.shards import shard_of
 from tasks.ledger.bulk import bulk_upsert, insert_new
 from tasks.ledger.models import (
@@ -47,27 +47,11 @@ def load_state(
     with engine.connect() as conn:
         cases = pd.DataFrame(
             conn.execute(
-                sa.select(
-                    _cases.c.case_key,
-                    _cases.c.account_id,
-                    _cases.c.kind,
-                    _cases.c.status,
-                    _cases.c.stage,
-                    _cases.c.stage_since,
-                    _cases.c.opened_on,
-                    _cases.c.holdout,
-                ).where(_cases.c.status.in_(LIVE))  # fmt: skip
+                sa.select(*[_cases.c[c] for c in CASE_STATE_COLUMNS]).where(
+                    _cases.c.status.in_(LIVE)
+                )
             ).all(),
-            columns=[
-                "case_key",
-                "account_id",
-                "kind",
-                "status",
-                "stage",
-                "stage_since",
-                "opened_on",
-                "holdout",
-            ],
+            columns=CASE_STATE_COLUMNS,
         )
         history = pd.DataFrame(
             conn.execute(

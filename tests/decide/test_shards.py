@@ -15,7 +15,14 @@ from config.contacts_policy import contacts_policy
 from config.outreach_policy import outreach_policy
 from config.settings import Settings
 from tasks.contacts.build import unify_contacts
-from tasks.decide.plan import HISTORY_COLUMNS, LedgerState, Plan, PlanInputs, plan_outreach
+from tasks.decide.plan import (
+    CASE_STATE_COLUMNS,
+    HISTORY_COLUMNS,
+    LedgerState,
+    Plan,
+    PlanInputs,
+    plan_outreach,
+)
 from tasks.decide.shards import shard_of, split_inputs
 from tasks.sample_data.generator import generate
 from tasks.sources.ingest import ingest
@@ -23,8 +30,6 @@ from tasks.sources.mapping import load_mappings
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 TZ = "Europe/Madrid"
-CASE_STATE = ["case_key", "account_id", "kind", "status", "stage", "stage_since", "opened_on",
-              "holdout"]  # fmt: skip
 
 
 def _inputs(folder: Path) -> PlanInputs:
@@ -55,7 +60,7 @@ def book(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 def _next_state(state: LedgerState, plan: Plan) -> LedgerState:
     touches = plan.touches[HISTORY_COLUMNS]
     history = pd.concat([h for h in (state.history, touches) if len(h)], ignore_index=True)
-    live = plan.cases[plan.cases["status"].isin(["open", "paused"])][CASE_STATE]
+    live = plan.cases[plan.cases["status"].isin(["open", "paused"])][CASE_STATE_COLUMNS]
     return LedgerState(cases=live.reset_index(drop=True), history=history)
 
 

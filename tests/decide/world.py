@@ -18,7 +18,14 @@ import pandas as pd
 from config.contacts_policy import contacts_policy
 from config.outreach_policy import OutreachPolicy, outreach_policy
 from tasks.contacts.build import unify_contacts
-from tasks.decide.plan import HISTORY_COLUMNS, LedgerState, Plan, PlanInputs, plan_outreach
+from tasks.decide.plan import (
+    CASE_STATE_COLUMNS,
+    HISTORY_COLUMNS,
+    LedgerState,
+    Plan,
+    PlanInputs,
+    plan_outreach,
+)
 from tasks.sources.schemas import KINDS
 
 TZ = "Europe/Madrid"
@@ -139,18 +146,7 @@ class Simulation:
         history = [h for h in (self.state.history, touches) if len(h)]
         self.state.history = pd.concat(history, ignore_index=True) if history else touches
         live = plan.cases[plan.cases["status"].isin(["open", "paused"])]
-        self.state.cases = live[
-            [
-                "case_key",
-                "account_id",
-                "kind",
-                "status",
-                "stage",
-                "stage_since",
-                "opened_on",
-                "holdout",
-            ]
-        ].reset_index(drop=True)
+        self.state.cases = live[CASE_STATE_COLUMNS].reset_index(drop=True)
         fresh = [s for s in (self.state.suppressions, plan.new_suppressions) if len(s)]
         if fresh:
             self.state.suppressions = pd.concat(fresh, ignore_index=True)
