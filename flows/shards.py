@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,8 @@ def decide_shard(
     engine = engine_for(settings.ledger_url)
     run_id = start_run(engine, flow=SHARD_FLOW, as_of=as_of, flow_run_id=current_flow_run_id())
     summary: dict[str, Any] = {"parent_run_id": parent_run_id, "shard": shard, "shards": shards}
-    inputs = read_shard(Path(inputs_dir))
-    _plan, summary["plan"] = decide_outreach(
-        settings.ledger_url, run_id, inputs, as_of, settings.timezone, settings.decisions_dir,
-        shard=(shard, shards),
-    )  # fmt: skip
+    summary["plan"] = decide_part(decide_outreach, settings, run_id, shard, shards, as_of,
+                                  inputs_dir)  # fmt: skip
     try:
         summary["delivery"] = push(settings, f"{as_of} shard {shard + 1}/{shards}")
     except DeliveryConfigError as problem:
@@ -60,6 +58,24 @@ def decide_shard(
         return Failed(message=str(problem), data=summary)
     finish_run(engine, run_id, status="completed", summary=summary)
     return Completed(message=f"shard {shard + 1}/{shards} done", data=summary)
+
+
+def decide_part(
+    decide: Callable[..., tuple[Any, dict[str, Any]]],
+    settings: Settings,
+    run_id: int,
+    shard: int,
+    shards: int,
+    day: date,
+    inputs_dir: str,
+) -> dict[str, Any]:
+    """Decide one shard from its Parquet inputs (`decide`: the Prefect task, or its function
+    inside a Dask task); returns its plan summary."""
+    _plan, summary = decide(
+        settings.ledger_url, run_id, read_shard(Path(inputs_dir)), day, settings.timezone,
+        settings.decisions_dir, shard=(shard, shards),
+    )  # fmt: skip
+    return summary
 
 
 def decide_in_shards(
@@ -111,10 +127,8 @@ def decide_partition(
     day = date.fromisoformat(as_of)
     run_id = start_run(engine, flow=SHARD_FLOW, as_of=day, flow_run_id=None)
     summary: dict[str, Any] = {"parent_run_id": parent_run_id, "shard": shard, "shards": shards}
-    _plan, summary["plan"] = decide_outreach.fn(
-        settings.ledger_url, run_id, read_shard(Path(inputs_dir)), day, settings.timezone,
-        settings.decisions_dir, shard=(shard, shards),
-    )  # fmt: skip
+    summary["plan"] = decide_part(decide_outreach.fn, settings, run_id, shard, shards, day,
+                                  inputs_dir)  # fmt: skip
     finish_run(engine, run_id, status="completed", summary=summary)
     return {"shard": shard, "touches": summary["plan"]["touches_planned"]}
 

@@ -76,6 +76,12 @@ class PlanInputs:
     # of the book, so every shard measures "paid since the export" from the same day.
     export_date: pd.Timestamp | None = None
 
+    def book_export_date(self) -> pd.Timestamp | None:
+        """The export's date: given (a shard), else the newest issue date in the export."""
+        if self.export_date is None and len(self.open_items):
+            return self.open_items["issue_date"].max()
+        return self.export_date
+
     def __post_init__(self) -> None:
         # Only what the planner reads (pandas' copy-on-write makes this selection free).
         for name, columns in PLAN_COLUMNS.items():
@@ -132,10 +138,7 @@ def plan_outreach(
     clock.lap("link events")
 
     invoices = invoice_aging(inputs.open_items, as_of, policy)
-    export_date = inputs.export_date
-    if export_date is None and len(inputs.open_items):
-        export_date = inputs.open_items["issue_date"].max()
-    late = engagement.late_payments(linked, export_date)
+    late = engagement.late_payments(linked, inputs.book_export_date())
     accounts = account_aging(invoices, inputs.open_items, late, policy)
     clock.lap("aging")
 

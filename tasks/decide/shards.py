@@ -37,9 +37,7 @@ def shard_of(keys: pd.Series, shards: int) -> np.ndarray:
 def split_inputs(inputs: PlanInputs, shards: int, as_of: pd.Timestamp) -> list[PlanInputs]:
     """The inputs of each shard. An event goes to its account's shard and, when its contact
     belongs to another account, to that contact's shard too (each uses the part it owns)."""
-    export_date = inputs.export_date
-    if export_date is None and len(inputs.open_items):
-        export_date = inputs.open_items["issue_date"].max()
+    export_date = inputs.book_export_date()
     golden_shard = shard_of(inputs.golden["account_id"], shards)
     by_golden = pd.Series(golden_shard, index=inputs.golden["golden_id"].astype("str").to_numpy())
     by_golden = by_golden[~by_golden.index.duplicated()]

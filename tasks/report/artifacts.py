@@ -206,7 +206,7 @@ def run_markdown(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def run_charts(summary: dict, directory: Path) -> list[tuple[str, Path]]:
+def run_charts(summary: dict, directory: Path) -> list[tuple[str, Path, bytes]]:
     """The run's charts as PNG files under `directory` (the state dir's charts/run-N)."""
     from tasks.report import charts
 
@@ -235,15 +235,15 @@ def run_charts(summary: dict, directory: Path) -> list[tuple[str, Path]]:
     for name, (title, png) in drawn.items():
         path = directory / f"{name}.png"
         path.write_bytes(png)
-        written.append((title, path))
+        written.append((title, path, png))
     return written
 
 
-def charts_markdown(written: list[tuple[str, Path]]) -> str:
+def charts_markdown(written: list[tuple[str, Path, bytes]]) -> str:
     """The charts embedded (data URIs) with the path of each PNG file beside it."""
     lines = ["", "## Charts", ""]
-    for title, path in written:
-        data = base64.b64encode(path.read_bytes()).decode()
+    for title, path, png in written:
+        data = base64.b64encode(png).decode()
         lines += [f"![{title}](data:image/png;base64,{data})", "", f"`{path}`", ""]
     return "\n".join(lines)
 

@@ -168,19 +168,9 @@ def lift(outcomes: pd.DataFrame, renewals: pd.DataFrame) -> pd.DataFrame:
     rows = [
         _share_row("collections cases paid", outcomes, "paid"),
         _amount_row("amount recovered", outcomes),
-        _median_row(
-            "days from opening to payment",
-            outcomes[outcomes["paid"]],
-            "days_to_pay",
-            lower_is_better=True,
-        ),  # fmt: skip
+        _median_row("days from opening to payment", outcomes[outcomes["paid"]], "days_to_pay"),
         _share_row("renewals won", renewals, "won"),
-        _median_row(
-            "days to close a won renewal",
-            renewals[renewals["won"]],
-            "days_to_close",
-            lower_is_better=True,
-        ),  # fmt: skip
+        _median_row("days to close a won renewal", renewals[renewals["won"]], "days_to_close"),
     ]
     return pd.DataFrame(rows)
 
@@ -195,6 +185,20 @@ def _verdict(n_out: int, n_hold: int) -> str:
     return ""
 
 
+def _row(
+    metric: str,
+    out: pd.DataFrame,
+    hold: pd.DataFrame,
+    values: tuple[str, str],
+    lift: str,
+    interval: str = "",
+) -> dict[str, object]:
+    """One line of the lift table: the figure of each group, the difference, the cases."""
+    return {"objective": metric, "outreach": values[0], "holdout": values[1], "lift": lift,
+            "95% interval": interval, "cases (outreach / holdout)": f"{len(out)} / {len(hold)}",
+            "note": _verdict(len(out), len(hold))}  # fmt: skip
+
+
 def _share_row(metric: str, frame: pd.DataFrame, flag: str) -> dict[str, object]:
     out, hold = _groups(frame)
     n1, n2 = len(out), len(hold)
@@ -203,9 +207,8 @@ def _share_row(metric: str, frame: pd.DataFrame, flag: str) -> dict[str, object]
     diff = p1 - p2
     se = math.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2) if n1 and n2 else math.nan
     interval = f"{diff - 1.96 * se:+.1%} to {diff + 1.96 * se:+.1%}" if se == se else ""
-    return {"objective": metric, "outreach": _pct(p1), "holdout": _pct(p2),
-            "lift": "" if diff != diff else f"{diff:+.1%}", "95% interval": interval,
-            "cases (outreach / holdout)": f"{n1} / {n2}", "note": _verdict(n1, n2)}  # fmt: skip
+    lift = "" if diff != diff else f"{diff:+.1%}"
+    return _row(metric, out, hold, (_pct(p1), _pct(p2)), lift, interval)
 
 
 def _amount_row(metric: str, frame: pd.DataFrame) -> dict[str, object]:
@@ -213,24 +216,17 @@ def _amount_row(metric: str, frame: pd.DataFrame) -> dict[str, object]:
     r1 = out["recovered"].sum() / out["opened"].sum() if out["opened"].sum() > 0 else math.nan
     r2 = hold["recovered"].sum() / hold["opened"].sum() if hold["opened"].sum() > 0 else math.nan
     diff = r1 - r2
-    return {"objective": metric, "outreach": _pct(r1), "holdout": _pct(r2),
-            "lift": "" if diff != diff else f"{diff:+.1%}", "95% interval": "",
-            "cases (outreach / holdout)": f"{len(out)} / {len(hold)}",
-            "note": _verdict(len(out), len(hold))}  # fmt: skip
+    return _row(metric, out, hold, (_pct(r1), _pct(r2)), "" if diff != diff else f"{diff:+.1%}")
 
 
-def _median_row(
-    metric: str, frame: pd.DataFrame, column: str, lower_is_better: bool
-) -> dict[str, object]:
+def _median_row(metric: str, frame: pd.DataFrame, column: str) -> dict[str, object]:
+    """Median days per group; fewer days is better (faster payment, faster close)."""
     out, hold = _groups(frame)
     m1 = float(out[column].median()) if len(out) else math.nan
     m2 = float(hold[column].median()) if len(hold) else math.nan
     diff = m1 - m2
-    better = "" if diff != diff else (" (faster)" if (diff < 0) == lower_is_better else "")
-    return {"objective": metric, "outreach": _days(m1), "holdout": _days(m2),
-            "lift": "" if diff != diff else f"{diff:+.1f} days{better}", "95% interval": "",
-            "cases (outreach / holdout)": f"{len(out)} / {len(hold)}",
-            "note": _verdict(len(out), len(hold))}  # fmt: skip
+    lift = "" if diff != diff else f"{diff:+.1f} days" + (" (faster)" if diff < 0 else "")
+    return _row(metric, out, hold, (_days(m1), _days(m2)), lift)
 
 
 def _pct(value: float) -> str:
