@@ -214,13 +214,22 @@ def setup(
                     "http://127.0.0.1:4200/api after `prefect server start`).",
                     fg=typer.colors.RED, err=True)  # fmt: skip
         raise typer.Exit(code=2)
+    import httpx
+
     from config.delivery_policy import delivery_policy
     from flows.deployments import ensure_work_pool
     from tasks.deliver.shared_limits import ensure_shared_limits
 
-    created = ensure_work_pool(pool)
+    try:
+        created = ensure_work_pool(pool)
+        limits = ensure_shared_limits(delivery_policy())
+    except (httpx.HTTPError, OSError) as exc:
+        typer.secho(f"Could not reach the Prefect server at {os.environ['PREFECT_API_URL']}: "
+                    f"{exc}. Is `prefect server start` running?", fg=typer.colors.RED,
+                    err=True)  # fmt: skip
+        raise typer.Exit(code=1) from None
     typer.echo(f"Work pool {pool!r} (process): {'created' if created else 'already there'}")
-    for name in ensure_shared_limits(delivery_policy()):
+    for name in limits:
         typer.echo(f"Shared rate limit {name}: ready")
 
 

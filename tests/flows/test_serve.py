@@ -98,10 +98,16 @@ def test_serve_registers_deployments_and_a_triggered_run_completes(
         daily = next(d for d in httpx.post(f"{api}/deployments/filter", json={}).json()
                      if d["name"] == "daily")  # fmt: skip
         assert daily["concurrency_limit"] == 1 or daily.get("global_concurrency_limit")
-        run = httpx.post(
-            f"{api}/deployments/{daily['id']}/create_flow_run",
-            json={"parameters": {"as_of": "2026-11-20"}},
-        ).json()
+
+        def created() -> dict | None:
+            # A busy SQLite server answers 503 now and then; Prefect's own client retries it.
+            answer = httpx.post(
+                f"{api}/deployments/{daily['id']}/create_flow_run",
+                json={"parameters": {"as_of": "2026-11-20"}},
+            )
+            return answer.json() if answer.status_code != 503 else None
+
+        run = _wait(created, 60, "the flow run")
 
         def finished() -> str | None:
             state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=5).json()["state"]
