@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import difflib
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from tasks.sources import coerce
 from tasks.sources.errors import SourceFileError
 from tasks.sources.mapping import SourceMapping
 from tasks.sources.readers import RawFile, read_export
-from tasks.sources.schemas import KINDS, schema_for
+from tasks.sources.schemas import KINDS, row_rule_frame, schema_for
 
 QUARANTINE_COLUMNS = ["source", "file", "row", "column", "value", "reason"]
 REQUIRED_EMPTY = "empty value in required column"
@@ -89,12 +90,17 @@ def ingest(mapping: SourceMapping, input_dir: Path, default_tz: str) -> SourceRe
     raw = read_export(
         path, headers, encoding=opts.encoding, delimiter=opts.delimiter, sheet=opts.sheet
     )
-    typed, problems = parse_fields(raw, mapping, default_tz)
-    # The duplicate-key check hashes in Arrow, which releases the GIL: it runs beside pandera.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        repeated = pool.submit(duplicates, typed, mapping.kind, raw.rows)
-        invalid = validate(typed, mapping.kind)
-        problems = pd.concat([problems, invalid, repeated.result()], ignore_index=True)
+    schema = schema_for(mapping.kind, list(KINDS[mapping.kind].fields))
+    # The schema's column checks run as soon as each column is parsed, beside the parsing of
+    # the others; its row rules need every column.
+    typed, problems = parse_fields(
+        raw,
+        mapping,
+        default_tz,
+        check=lambda name, values: check_column(schema, name, values),
+        check_key=lambda keys: duplicates(keys, mapping.kind, raw.rows),
+    )
+    problems = pd.concat([problems, check_rows(schema, mapping.kind, typed)], ignore_index=True)
     problems = _export_values_in_reasons(problems, mapping)
     quarantine = quarantine_rows(problems, raw, mapping)
     bad_index = problems["index"].unique()
@@ -124,7 +130,7 @@ def ingest(mapping: SourceMapping, input_dir: Path, default_tz: str) -> SourceRe
         file_format=raw.file_format,
         encoding=raw.encoding,
         delimiter=raw.delimiter,
-        sha256=raw.sha256,
+        sha256=raw.fingerprint.sha256,
         rows_read=rows_read,
         rows_quarantined=quarantined,
         accepted=accepted,
@@ -133,9 +139,16 @@ def ingest(mapping: SourceMapping, input_dir: Path, default_tz: str) -> SourceRe
 
 
 def parse_fields(
-    raw: RawFile, mapping: SourceMapping, default_tz: str
+    raw: RawFile,
+    mapping: SourceMapping,
+    default_tz: str,
+    check: Callable[[str, pd.Series], pd.DataFrame] | None = None,
+    check_key: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Typed columns for every field of the kind (unmapped optional fields stay empty)."""
+    """Typed columns for every field of the kind (unmapped optional fields stay empty), and
+    the problems found: cells that did not parse, then what `check` finds in each column,
+    then what `check_key` finds in the key's columns. The checks run on the parsing threads
+    as soon as their columns are ready."""
     spec = KINDS[mapping.kind]
     opts = mapping.options
     formats = coerce.date_formats(opts.dayfirst, opts.date_formats)
@@ -164,41 +177,12 @@ def parse_fields(
     def trim(header: str) -> pyarrow.ChunkedArray:
         return coerce.trimmed(at.arrow(raw.frame[header]))
 
-    mapped = [name for name in spec.fields if name in mapping.columns]
-    numbers = [name for name in mapped if spec.fields[name].type == "number"]
-    # The slowest parsers first, so the other cores take the many quick columns beside them.
-    others = sorted(
-        (name for name in mapped if name not in numbers),
-        key=lambda name: spec.fields[name].type not in ("datetime", "date"),
-    )
-    # Columns are independent and Arrow releases the GIL: trim and parse them on all cores,
-    # each column parsed as soon as it is trimmed; numbers wait for the file's decimal
-    # separator, voted on their trimmed text (trimmed first).
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        texts = {h: pool.submit(trim, h) for h in number_headers}
-        futures = {
-            name: pool.submit(lambda name: parse(name, trim(mapping.columns[name])), name)
-            for name in others
-        }
-        decimal = (
-            "."
-            if raw.typed
-            else coerce.pick_decimal(
-                coerce.decimal_votes([texts[h].result() for h in number_headers]), raw.delimiter
-            )
-        )
-        for name in numbers:
-            futures[name] = pool.submit(parse, name, texts[mapping.columns[name]].result(), decimal)
-        parsed_fields = {
-            name: futures[name].result() if name in futures else None for name in spec.fields
-        }
-    columns: dict[str, pd.Series] = {}
-    problems: list[pd.DataFrame] = []
-    for name, parsed in parsed_fields.items():
+    def finish(name: str, parsed: coerce.Parsed | None) -> tuple[pd.Series, list[pd.DataFrame]]:
+        """The column and its problems: unparsed cells first, then the schema's checks."""
         if parsed is None:
-            columns[name] = _empty(spec.fields[name].type, n)
-            continue
-        columns[name] = parsed.values
+            values = _empty(spec.fields[name].type, n)
+            return values, [check(name, values)] if check else []
+        problems = []
         runaway = raw.suspect.get(mapping.columns[name])
         if runaway is not None:
             problems.append(_problems(np.flatnonzero(runaway), name, RUNAWAY_QUOTE))
@@ -206,33 +190,95 @@ def parse_fields(
             bad = parsed.bad.to_numpy()
             if bad.any():
                 problems.append(_problems(np.flatnonzero(bad), name, parsed.reason))
-    typed = pd.DataFrame(columns, index=pd.RangeIndex(n))
-    if mapping.kind == "open_items":
-        # ERPs disagree on the sign of payments and credit notes (Business Central writes them
-        # negative); Cadencia reads their size. A negative invoice is still an error.
-        settling = typed["doc_type"].isin(["payment", "credit_note"]).to_numpy()
-        for col in ("amount", "open_amount"):
-            values = typed[col].to_numpy(dtype=np.float64, copy=True)
+        if check:
+            problems.append(check(name, parsed.values))
+        return parsed.values, problems
+
+    mapped = [name for name in spec.fields if name in mapping.columns]
+    numbers = [name for name in mapped if spec.fields[name].type == "number"]
+    # The slowest parsers first, so the other cores take the many quick columns beside them.
+    others = sorted(
+        (name for name in mapped if name not in numbers),
+        key=lambda name: spec.fields[name].type not in ("datetime", "date"),
+    )
+    futures: dict[str, Future[tuple[pd.Series, list[pd.DataFrame]]]] = {}
+
+    def text_field(name: str) -> tuple[pd.Series, list[pd.DataFrame]]:
+        return finish(name, parse(name, trim(mapping.columns[name])))
+
+    def number_field(name: str, decimal: str) -> tuple[pd.Series, list[pd.DataFrame]]:
+        parsed = parse(name, texts[mapping.columns[name]].result(), decimal)
+        if mapping.kind == "open_items":
+            # ERPs disagree on the sign of payments and credit notes (Business Central writes
+            # them negative); Cadencia reads their size. A negative invoice is still an error.
+            # (The document type is parsed before: it was queued first.)
+            doc_types = futures["doc_type"].result()[0]
+            settling = doc_types.isin(["payment", "credit_note"]).to_numpy()
+            values = parsed.values.to_numpy(dtype=np.float64, copy=True)
             values[settling] = np.abs(values[settling])
-            typed[col] = values
+            parsed.values = pd.Series(values)
+        return finish(name, parsed)
+
+    # Columns are independent and Arrow releases the GIL: trim and parse them on all cores,
+    # each column parsed as soon as it is trimmed; numbers wait for the file's decimal
+    # separator, voted on their trimmed text (trimmed first).
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        texts = {h: pool.submit(trim, h) for h in number_headers}
+        futures |= {name: pool.submit(text_field, name) for name in others}
+        keyed = None
+        if check_key is not None and all(name in futures for name in spec.key):
+            # The key's fields are text: the key is checked while the numbers are parsed.
+            keyed = pool.submit(
+                lambda: check_key(pd.DataFrame({f: futures[f].result()[0] for f in spec.key}))
+            )
+        decimal = (
+            "."
+            if raw.typed
+            else coerce.pick_decimal(
+                coerce.decimal_votes([texts[h].result() for h in number_headers]), raw.delimiter
+            )
+        )
+        futures |= {name: pool.submit(number_field, name, decimal) for name in numbers}
+        futures |= {
+            name: pool.submit(finish, name, None) for name in spec.fields if name not in futures
+        }
+        finished = {name: futures[name].result() for name in spec.fields}
+    typed = pd.DataFrame(
+        {name: values for name, (values, _) in finished.items()}, index=pd.RangeIndex(n)
+    )
+    problems = [p for _, found in finished.values() for p in found]
+    if check_key is not None:
+        problems.append(keyed.result() if keyed is not None else check_key(typed))
     return typed, _concat(problems)
 
 
-def validate(typed: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Run the kind's pandera schema; every failed check becomes a (row, field, reason)."""
-    schema = schema_for(kind, list(typed.columns))
+def check_column(schema: pa.DataFrameSchema, name: str, values: pd.Series) -> pd.DataFrame:
+    """Run the schema's checks of one column (`name` holds `values`)."""
+    one = pa.DataFrameSchema(columns={name: schema.columns[name]}, coerce=False)
+    return _failures(one, pd.DataFrame({name: values}, copy=False), {})
+
+
+def check_rows(schema: pa.DataFrameSchema, kind: str, typed: pd.DataFrame) -> pd.DataFrame:
+    """Run the schema's row rules (checks across columns) on the whole frame; a failed rule
+    blames the field its kind names for it."""
+    blamed = {reason: field for field, reason in KINDS[kind].row_rules.values()}
+    rules = pa.DataFrameSchema(checks=schema.checks, coerce=False)
+    return _failures(rules, row_rule_frame(typed, kind), blamed)
+
+
+def _failures(
+    schema: pa.DataFrameSchema, frame: pd.DataFrame, blamed: dict[str, str]
+) -> pd.DataFrame:
+    """Every failed check as a (row, field, reason)."""
     try:
-        schema.validate(typed, lazy=True)
+        schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        return _failures_to_problems(exc.failure_cases, kind)
+        return _failures_to_problems(exc.failure_cases, blamed)
     return _concat([])
 
 
-def _failures_to_problems(failures: pd.DataFrame, kind: str) -> pd.DataFrame:
+def _failures_to_problems(failures: pd.DataFrame, blamed: dict[str, str]) -> pd.DataFrame:
     failures = failures[failures["index"].notna()]
-    rules = KINDS[kind].row_rules
-    reasons = {rule: (field, reason) for rule, (field, reason) in rules.items()}
-    by_reason = {reason: field for field, reason in reasons.values()}
     out = pd.DataFrame(
         {
             "index": failures["index"].astype(np.int64).to_numpy(),
@@ -241,7 +287,7 @@ def _failures_to_problems(failures: pd.DataFrame, kind: str) -> pd.DataFrame:
         }
     )
     wide = failures["schema_context"].to_numpy() == "DataFrameSchema"
-    out.loc[wide, "field"] = out.loc[wide, "reason"].map(by_reason)
+    out.loc[wide, "field"] = out.loc[wide, "reason"].map(blamed)
     out["reason"] = out["reason"].replace({"not_nullable": REQUIRED_EMPTY})
     return out.drop_duplicates(["index", "field", "reason"]).reset_index(drop=True)
 
@@ -268,7 +314,9 @@ def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame
         # different splits can join alike, so compare the joined strings themselves.
         parts = [_joined_key(parts)]
     # Exact comparison (Arrow's dictionary codes) only among the rows whose key hash repeats.
-    suspects = _hash_repeats(parts)
+    # A repeated key repeats its last part (the number of a typed document number, the id
+    # of a plain key): hashing that part alone finds every suspect.
+    suspects = _hash_repeats(parts[-1:])
     if suspects is None:
         suspects = np.arange(len(parts[0]))
     elif not len(suspects):

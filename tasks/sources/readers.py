@@ -9,12 +9,16 @@ the container. Only the columns the mapping uses are read.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import difflib
 import hashlib
+import importlib
 import math
 import mmap
+import os
 import re
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,7 +53,7 @@ class RawFile:
     file_format: str
     encoding: str | None
     delimiter: str | None
-    sha256: str
+    fingerprint: Fingerprint
     typed: bool  # cells came from typed storage (XLSX/Parquet): numbers use a decimal point
     bad_rows: list[tuple[int, str, str]] = field(default_factory=list)  # (row, text, reason)
     suspect: dict[str, np.ndarray] = field(default_factory=dict)  # header -> runaway-quote cells
@@ -128,10 +132,41 @@ class Sniffed:
     blank_lines: bool  # an empty line somewhere (Arrow skips those silently)
 
 
-@dataclass
-class _Scan:
-    sha256: str
-    newlines: int  # b"\n" bytes, plus one for a last line without a line break
+class Fingerprint:
+    """A file's SHA-256, computed by a background thread at the lowest CPU priority, so it
+    takes the cores only when the ingestion leaves one idle (Arrow's read keeps both busy,
+    pandera's validation one). `sha256` waits for it."""
+
+    def __init__(self, data: mmap.mmap | bytes | None = None, digest: str | None = None):
+        self._digest = digest
+        self._thread = None
+        if digest is None:
+            self._thread = threading.Thread(target=self._hash, args=(data,), daemon=True)
+            self._thread.start()
+
+    def _hash(self, data: mmap.mmap | bytes) -> None:
+        # Linux sets priorities per thread; elsewhere it runs at normal priority.
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        self._digest = sha256_of(data)
+
+    @property
+    def sha256(self) -> str:
+        if self._thread is not None:
+            self._thread.join()
+        assert self._digest is not None
+        return self._digest
+
+
+def sha256_of(data: mmap.mmap | bytes) -> str:
+    digest = hashlib.sha256()
+    view = memoryview(data)
+    try:
+        for start in range(0, len(view), _CHUNK):
+            digest.update(view[start : start + _CHUNK])  # releases the GIL on big blocks
+    finally:
+        view.release()
+    return digest.hexdigest()
 
 
 def _map(path: Path) -> mmap.mmap | bytes:
@@ -143,20 +178,15 @@ def _map(path: Path) -> mmap.mmap | bytes:
             return fh.read()
 
 
-def _scan(data: mmap.mmap | bytes) -> _Scan:
-    """SHA-256 and line breaks in one pass. hashlib and numpy release the GIL on big blocks,
-    so this runs on the other core while Arrow reads the file. Line breaks are only counted:
-    empty lines are looked for (`_has_blank_line`) when the count says there may be some."""
-    digest = hashlib.sha256()
-    view = memoryview(data)
+def _newlines(data: mmap.mmap | bytes) -> int:
+    """Line breaks (b"\n" bytes, plus one for a last line without one). numpy releases the
+    GIL, so this runs beside Arrow's read. Empty lines are looked for (`_has_blank_line`) only
+    when the count says there may be some."""
     u8 = np.frombuffer(data, dtype=np.uint8)
     count = 0
     for start in range(0, len(u8), _CHUNK):
-        digest.update(view[start : start + _CHUNK])
         count += int(np.count_nonzero(u8[start : start + _CHUNK] == 10))
-    newlines = count + (1 if len(u8) and u8[-1] != 10 else 0)
-    view.release()
-    return _Scan(digest.hexdigest(), newlines)
+    return count + (1 if len(u8) and u8[-1] != 10 else 0)
 
 
 def _has_blank_line(data: mmap.mmap | bytes) -> bool:
@@ -236,9 +266,8 @@ def sniff_file(path: Path, declared: str = "auto") -> Sniffed:
     """Encoding, SHA-256, line count and blank-line presence of a text file."""
     data = _map(path)
     enc = _encoding(path, data, declared)
-    scan = _scan(data)
-    lines = None if enc.startswith("utf-16") else scan.newlines
-    return Sniffed(enc, scan.sha256, lines, _has_blank_line(data))
+    lines = None if enc.startswith("utf-16") else _newlines(data)
+    return Sniffed(enc, sha256_of(data), lines, _has_blank_line(data))
 
 
 def _header_line(path: Path, encoding: str) -> tuple[int, str]:
@@ -264,16 +293,15 @@ def sniff_delimiter(header: str) -> str:
 
 def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> RawFile:
     data = _map(path)
-    # SHA-256 and line breaks on the other core while the encoding is checked and Arrow reads.
+    fingerprint = Fingerprint(data)
+    # Line breaks counted on the other core while the encoding is checked and Arrow reads.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        scanning = pool.submit(_scan, data)
+        counting = pool.submit(_newlines, data)
         enc = _encoding(path, data, encoding)
         table, names, selected, header_row, delim, irregular = _read_table(
             path, data, enc, headers, delimiter
         )
-        scan = scanning.result()
-    sha = scan.sha256
-    newlines = None if enc.startswith("utf-16") else scan.newlines
+        newlines = None if enc.startswith("utf-16") else counting.result()
     frame = _arrow_to_text_frame(table, {h: names[i] for h, i in selected.items()})
     # Spreadsheet row numbers: each record is one line (a value with a line break shifts this);
     # Arrow skips empty lines silently, so find them to keep the numbers right. An empty line
@@ -289,7 +317,7 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
         keep[inside - header_row - 1] = False
         rows = rows[keep][: len(frame)]
     bad_rows = [(line, text, why) for line, text, why in irregular if why]
-    raw = RawFile(path, frame, rows, "csv", enc, delim, sha, typed=False, bad_rows=bad_rows)
+    raw = RawFile(path, frame, rows, "csv", enc, delim, fingerprint, typed=False, bad_rows=bad_rows)
     # Values spanning lines are rare: look for runaway quotes only if the file has more line
     # breaks than records (counted while sniffing the encoding).
     records = header_row + len(frame) + len(skipped)
@@ -315,12 +343,19 @@ def _read_table(
     # Arrow skips a leading UTF-8 BOM itself; naming utf-8-sig would make it transcode the
     # whole file through Python's codec.
     arrow_enc = "utf-8" if enc == "utf-8-sig" else enc
+    # A single-byte encoding (Windows-1252, Latin-1) is read as raw bytes and only the mapped
+    # cells are decoded, with a lookup table: Arrow would push the whole file through Python's
+    # codec first, on one core.
+    byte_table = single_byte_table(enc)
 
-    def read(handler: Callable, threads: bool, multiline: bool) -> pa.Table:
+    def read(
+        handler: Callable | None, threads: bool, multiline: bool, raw_bytes: bool = False
+    ) -> pa.Table:
+        cell_type = pa.large_binary() if raw_bytes else pa.large_string()
         return pacsv.read_csv(
             pa.BufferReader(pa.py_buffer(data)),
             read_options=pacsv.ReadOptions(
-                encoding=arrow_enc,
+                encoding="utf-8" if raw_bytes else arrow_enc,
                 column_names=names,
                 skip_rows=header_row,
                 use_threads=threads,
@@ -332,7 +367,7 @@ def _read_table(
                 invalid_row_handler=handler,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={names[i]: pa.large_string() for i in selected.values()},
+                column_types={names[i]: cell_type for i in selected.values()},
                 include_columns=[names[i] for i in selected.values()],
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
@@ -348,9 +383,17 @@ def _read_table(
         return "skip"
 
     try:
+        table = None
+        if byte_table is not None:
+            # Without a handler Arrow stops at the first irregular row (its handler would be
+            # given the row as UTF-8 text, which these bytes are not): such a file takes the
+            # usual path below.
+            with contextlib.suppress(pa.ArrowInvalid):
+                table = decode_cells(read(None, True, False, raw_bytes=True), byte_table)
         # Fast path: one record per line. A quoted value with a line break splits its record
         # into rows with the wrong number of fields, which sends us down the careful path.
-        table = read(on_invalid, threads=True, multiline=False)
+        if table is None:
+            table = read(on_invalid, threads=True, multiline=False)
         if irregular:
             # Careful path: values may span lines, and single-threaded Arrow numbers the lines
             # of the rows it skips.
@@ -363,6 +406,94 @@ def _read_table(
             "check the delimiter and quoting, or set options.delimiter in the mapping",
         ) from None
     return table, names, selected, header_row, delim, irregular
+
+
+@dataclass(frozen=True)
+class ByteTable:
+    """How each byte of a single-byte encoding is written in UTF-8: its length (1-3) and its
+    bytes, one lookup array per position."""
+
+    length: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+    third: np.ndarray
+
+
+def single_byte_table(encoding: str) -> ByteTable | None:
+    """The byte table of an ASCII-compatible single-byte encoding (Windows-1252, Latin-1 and
+    Python's other charmap codecs); None for any other encoding. Bytes the encoding leaves
+    undefined never get here (the encoding check refuses them) and would decode to U+FFFD."""
+    name = codecs.lookup(encoding).name
+    if name == "iso8859-1":
+        chars = bytes(range(256)).decode("latin-1")
+    else:
+        try:
+            module = importlib.import_module(f"encodings.{name.replace('-', '_')}")
+        except ImportError:
+            return None
+        chars = getattr(module, "decoding_table", None)
+        if not isinstance(chars, str) or len(chars) != 256:
+            return None
+        chars = chars.replace("\ufffe", "\ufffd")  # the codec's mark for an undefined byte
+    if chars[:128] != bytes(range(128)).decode("ascii"):
+        return None
+    encoded = [c.encode("utf-8") for c in chars]
+    grid = np.zeros((3, 256), dtype=np.uint8)
+    for byte, text in enumerate(encoded):
+        grid[: len(text), byte] = list(text)
+    length = np.array([len(text) for text in encoded], dtype=np.uint8)
+    return ByteTable(length, grid[0], grid[1], grid[2])
+
+
+def decode_cells(table: pa.Table, byte_table: ByteTable) -> pa.Table:
+    """The table's byte columns as UTF-8 text, a column per thread (numpy releases the GIL)."""
+
+    def decoded(col: pa.ChunkedArray) -> pa.ChunkedArray:
+        chunks = [_decode_chunk(c, byte_table) for c in col.chunks]
+        return pa.chunked_array(chunks, pa.large_string())
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        columns = list(pool.map(decoded, table.columns))
+    return pa.table(columns, names=table.column_names)
+
+
+def _decode_chunk(chunk: pa.Array, byte_table: ByteTable) -> pa.Array:
+    """One chunk of bytes as UTF-8 text: ASCII as it is (the bytes are the same), the other
+    bytes through the table."""
+    buffers = chunk.buffers()
+    width = np.int64 if pa.types.is_large_binary(chunk.type) else np.int32
+    offsets = np.frombuffer(buffers[1], dtype=width)[chunk.offset : chunk.offset + len(chunk) + 1]
+    offsets = offsets.astype(np.int64)
+    data = (
+        np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+        if buffers[2] is not None
+        else np.empty(0, dtype=np.uint8)
+    )
+    high = np.flatnonzero(data >= 0x80)
+    if not len(high):
+        return chunk.view(pa.large_string())
+    # Non-ASCII bytes are rare: each grows by `extra` bytes, and every byte after it moves.
+    extra = byte_table.length[data[high]].astype(np.int64) - 1
+    grown = np.cumsum(extra)
+    at = high + grown - extra  # where each non-ASCII byte's first UTF-8 byte lands
+    out = np.empty(len(data) + int(grown[-1]), dtype=np.uint8)
+    kept = np.ones(len(out), dtype=bool)
+    kept[at[extra > 0] + 1] = False
+    kept[at[extra > 1] + 2] = False
+    out[kept] = data
+    codes = data[high]
+    out[at] = byte_table.first[codes]
+    out[at[extra > 0] + 1] = byte_table.second[codes[extra > 0]]
+    out[at[extra > 1] + 2] = byte_table.third[codes[extra > 1]]
+    relative = offsets - offsets[0]
+    new_offsets = relative + np.concatenate([[0], grown])[np.searchsorted(high, relative)]
+    validity = chunk.is_valid().buffers()[1] if chunk.null_count else None
+    return pa.Array.from_buffers(
+        pa.large_string(),
+        len(chunk),
+        [validity, pa.py_buffer(new_offsets), pa.py_buffer(out)],
+        null_count=chunk.null_count,
+    )
 
 
 def _empty_lines(path: Path, encoding: str, header_row: int) -> list[int]:
@@ -494,10 +625,7 @@ def _load_parquet(path: Path, headers: list[str]) -> pd.DataFrame:
 def _read_typed(
     path: Path, fmt: str, headers: list[str], load: Callable[[], pd.DataFrame]
 ) -> RawFile:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
+    fingerprint = Fingerprint(digest=sha256_of(_map(path)))
     df = load()
     names = [str(c).strip() for c in df.columns]
     df.columns = names
@@ -506,7 +634,7 @@ def _read_typed(
     frame = pd.DataFrame({h: typed_to_text(df.iloc[:, i]) for h, i in selected.items()})
     rows = df.index.to_numpy() + 2
     frame.index = pd.RangeIndex(len(frame))
-    return RawFile(path, frame, rows, fmt, None, None, digest.hexdigest(), typed=True)
+    return RawFile(path, frame, rows, fmt, None, None, fingerprint, typed=True)
 
 
 def typed_to_text(col: pd.Series) -> pd.Series:

@@ -158,6 +158,27 @@ KINDS: dict[str, KindSpec] = {
 }
 
 
+# The fields each row rule reads.
+ROW_RULE_FIELDS = {
+    "invoice_has_due_date": ("doc_type", "due_date"),
+    "open_within_amount": ("open_amount", "amount"),
+    "promise_has_date": ("event_type", "promised_date"),
+    "event_has_subject": ("account_id", "contact_source_id", "contact_email", "contact_phone"),
+}
+# Whether the row has a value in any field: a row rule lets a row without any pass (pandera's
+# ignore_na for checks across columns). Given as a column, the rules can run on the fields
+# they read alone (pandera copies every column of a failing row into its report).
+ROW_HAS_VALUE = "(row has a value)"
+
+
+def row_rule_frame(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The frame the kind's row rules run on: the fields they read, and ROW_HAS_VALUE."""
+    fields = [f for rule in KINDS[kind].row_rules for f in ROW_RULE_FIELDS[rule] if f in df]
+    narrow = df[list(dict.fromkeys(fields))].copy(deep=False)
+    narrow[ROW_HAS_VALUE] = ~_all_missing(df)
+    return narrow
+
+
 def _row_rule(df: pd.DataFrame, rule: str) -> pd.Series:
     """One row rule across fields; True means the row passes. A rule whose fields are absent
     passes. Each check computes only its own rule."""
@@ -168,17 +189,15 @@ def _row_rule(df: pd.DataFrame, rule: str) -> pd.Series:
         ok = ~(df["open_amount"] > df["amount"] + 0.005)
     elif rule == "promise_has_date" and {"event_type", "promised_date"} <= cols:
         ok = (df["event_type"] != "promise_to_pay") | df["promised_date"].notna()
-    elif rule == "event_has_subject" and set(_SUBJECT) <= cols:
-        named = np.logical_or.reduce([df[c].notna().to_numpy() for c in _SUBJECT])
+    elif rule == "event_has_subject" and set(ROW_RULE_FIELDS[rule]) <= cols:
+        named = np.logical_or.reduce([df[c].notna().to_numpy() for c in ROW_RULE_FIELDS[rule]])
         ok = pd.Series(named, index=df.index)
     else:
         return pd.Series(True, index=df.index)
     # What pandera's ignore_na does for a frame-wide check (a row with every cell empty passes),
     # without it scanning every column of every row.
-    return ok.fillna(True).astype(bool) | _all_missing(df)
-
-
-_SUBJECT = ("account_id", "contact_source_id", "contact_email", "contact_phone")
+    empty = ~df[ROW_HAS_VALUE].to_numpy() if ROW_HAS_VALUE in cols else _all_missing(df)
+    return ok.fillna(True).astype(bool) | empty
 
 
 def _all_missing(df: pd.DataFrame) -> np.ndarray:

@@ -222,3 +222,35 @@ def test_plain_number_path_agrees_with_the_full_path(cells: list[str], decimal: 
     expected = np.where(present, full, np.nan)
     np.testing.assert_array_equal(fast.values.to_numpy(), expected)
     assert (fast.bad.to_numpy() == (present & np.isnan(expected))).all()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(_LAYOUT_CELLS | st.just("ayer"), min_size=1, max_size=40), st.booleans())
+def test_a_column_of_few_distinct_dates_reads_as_every_cell_alone(
+    cells: list[str], dayfirst: bool
+) -> None:
+    # Millions of rows span a few hundred days: each distinct cell is parsed once and the
+    # result spread over the column; every cell must get what parsing it in place gives.
+    column = (cells * (12_000 // len(cells) + 1))[:12_000]
+    t = coerce.trimmed(pa.chunked_array([column]))
+    assert coerce._few_distinct(t) is not None
+    formats = coerce.date_formats(dayfirst, [])
+    for utc in (False, True):
+        got = coerce._parse_chain(t, formats, utc)
+        np.testing.assert_array_equal(got, coerce._parse_cells(t, formats, utc))
+
+
+def test_well_formed_utc_timestamps_outside_1900_2200_are_left_to_pandas() -> None:
+    # Arrow's cast takes a whole width of well-formed UTC timestamps at once; the years the
+    # fixed-width reader leaves to pandas stay pandas'.
+    aware = [
+        "1899-12-31T23:59:59Z",
+        "2201-01-01T00:00:00Z",
+        "2026-08-22T00:00:04Z",
+        "2026-08-22 00:00:04Z",
+        "ayer",
+    ]
+    formats = coerce.date_formats(False, [])
+    got = coerce._parse_chain(coerce.trimmed(pa.chunked_array([aware])), formats, utc=True)
+    expected = _pandas_chain(S(*aware), formats, utc=True)
+    np.testing.assert_array_equal(got, coerce._naive_utc(expected))

@@ -367,6 +367,17 @@ ROW_CASES = [
         (2,),
         ((3, "Remaining Amount", "1500.00", "open amount is larger than the amount"),),
     ),
+    # A cell that breaks its own rule is reported for that, before a rule across fields.
+    RowCase(
+        "negative_open_amount",
+        "erp_open_items",
+        2,
+        (2,),
+        (
+            (3, "Amount", "-2000.00", "negative amount"),
+            (3, "Remaining Amount", "-1500.00", "negative amount"),
+        ),
+    ),
     RowCase(
         "promise_without_date",
         "events",

@@ -4,12 +4,16 @@ the same accepted rows: users should not have to care how Excel saved their file
 from __future__ import annotations
 
 import codecs
+import hashlib
+import random
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from config.settings import Settings
+from tasks.sources import readers
 from tasks.sources.ingest import ingest
 from tasks.sources.mapping import load_mapping
 
@@ -229,3 +233,43 @@ def test_contacts_identical_across_containers(tmp_path: Path, variant: str) -> N
     assert pd.isna(accepted.loc[1, "whatsapp_opt_in"])  # empty = unknown, not "no"
     assert accepted.loc[1, "email_opt_out"]
     assert accepted.loc[0, "last_modified"] == pd.Timestamp("2026-10-03 14:22:05", tz="UTC")
+
+
+# --- single-byte encodings are decoded cell by cell, not through Python's codec -------------
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1", "iso8859-15", "cp1250", "koi8_r"])
+def test_single_byte_cells_decode_as_python_decodes_them(encoding: str) -> None:
+    table = readers.single_byte_table(encoding)
+    assert table is not None
+    defined = [b for b in range(256) if bytes([b]).decode(encoding, "replace") != "\ufffd"]
+    rng = random.Random(encoding)
+    cells = [
+        None if rng.random() < 0.1 else bytes(rng.choice(defined) for _ in range(rng.randint(0, 9)))
+        for _ in range(400)
+    ]
+    # A sliced array: the chunk's offsets start past zero, as Arrow's CSV chunks may.
+    array = pa.array(cells, pa.large_binary()).slice(3, 390)
+    decoded = readers._decode_chunk(array, table)
+    decoded.validate(full=True)
+    assert decoded.to_pylist() == [c if c is None else c.decode(encoding) for c in cells[3:393]]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "shift_jis", "gb18030"])
+def test_multi_byte_encodings_are_left_to_arrow(encoding: str) -> None:
+    assert readers.single_byte_table(encoding) is None
+
+
+def test_a_ragged_row_in_a_cp1252_file_is_quarantined_as_written(tmp_path: Path) -> None:
+    # Arrow hands a skipped row over as UTF-8 text, which cp1252 bytes are not: the file is
+    # then read through the codec, and the row is reported as the user wrote it.
+    _write_csv(tmp_path / "erp_open_items.csv", ";", "cp1252", "es")
+    path = tmp_path / "erp_open_items.csv"
+    path.write_bytes(path.read_bytes() + "Invoice;F-9;C9;Crédito;extra\r\n".encode("cp1252"))
+    mapping = load_mapping("erp_open_items", Settings())
+    result = ingest(mapping, tmp_path, "Europe/Madrid")
+    assert result.encoding == "cp1252"
+    assert result.rows_read == len(ERP_ROWS) + 1
+    assert list(result.quarantine["value"]) == ["Invoice;F-9;C9;Crédito;extra"]
+    assert "Señor Pérez SL" in set(result.accepted["customer_type"])
+    assert result.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
