@@ -100,9 +100,15 @@ def _chunk_needs_trim(arr: pa.Array) -> bool:
     data = np.frombuffer(buffer, dtype=np.uint8)
     starts, ends = offsets[:-1], offsets[1:]
     # First and last byte of each cell (an empty or null cell reads a neighbour's: harmless,
-    # empty cells are flagged anyway and null cells are dropped below), looked up in place.
-    flagged = np.take(_WS_FIRST, np.take(data, starts, mode="clip"))
-    flagged |= np.take(_WS_LAST, np.take(data, ends - 1, mode="clip"))
+    # empty cells are flagged anyway and null cells are dropped below). Plain comparisons
+    # first: the lookup tables are only needed when some cell starts or ends past ASCII.
+    first = data.take(starts, mode="clip")
+    last = data.take(ends - 1, mode="clip")
+    flagged = first <= 0x20
+    flagged |= last <= 0x20
+    if (first >= 0xC2).any() or (last >= 0x80).any():
+        flagged |= _WS_FIRST[first]
+        flagged |= _WS_LAST[last]
     flagged |= ends == starts
     if arr.null_count:
         flagged &= arr.is_valid().to_numpy(zero_copy_only=False)

@@ -372,6 +372,9 @@ def _read_table(
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
                 null_values=[""],
+                # The bytes are valid UTF-8 already: the whole file was checked (`_encoding`)
+                # or Arrow transcoded it. Cut at ASCII delimiters, so is every cell.
+                check_utf8=False,
             ),
         )
 
