@@ -166,12 +166,15 @@ def _by_distinct(
     t: pa.ChunkedArray, lookup: Callable[[str], object], out: pa.DataType
 ) -> pa.ChunkedArray | pa.Array:
     """Apply `lookup` once per distinct value (exports repeat the same few words), then spread
-    the answers with Arrow's hash lookup."""
-    keys = [u for u in pc.unique(t).to_pylist() if u is not None]
-    answers = pa.array([lookup(u) for u in keys], type=out)
+    the answers over the cells (one pass of Arrow's hashing finds both)."""
+    encoded = pc.dictionary_encode(t)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    keys = encoded.dictionary.to_pylist()
     if not keys:
         return pa.nulls(len(t), type=out)
-    return pc.take(answers, pc.index_in(t, value_set=pa.array(keys, type=t.type)))
+    answers = pa.array([lookup(u) for u in keys], type=out)
+    return pc.take(answers, encoded.indices)
 
 
 def _no(n: int) -> pd.Series:
@@ -647,11 +650,13 @@ def _read_layout(
     literal_at = [i for i, c in enumerate(layout) if c not in _FIELDS]
     expected = np.frombuffer(layout.encode(), dtype=np.uint8)[literal_at][:, None]
     ordinal = layout.startswith("YYYY-")  # ISO: only the year is read before Arrow's cast
-    if ordinal and layout.endswith("Z") and cast(np.ones(n, dtype=bool), "UTC"):
+    if ordinal and layout.endswith("Z"):
         # Timestamps in UTC are usually all well formed: Arrow's cast takes them at once,
         # without the digits being checked first. Arrow reads the other ISO spellings it
         # accepts at this width (a space for the T) as the instants pandas gives them.
-        return
+        if cast(np.ones(n, dtype=bool), "UTC"):
+            return
+        ordinal = False  # some cell is not (an impossible date): all are read digit by digit
     ok = np.ones(n, dtype=bool)
     fields: dict[str, np.ndarray] = {}
 

@@ -294,13 +294,28 @@ def sniff_delimiter(header: str) -> str:
 def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> RawFile:
     data = _map(path)
     fingerprint = Fingerprint(data)
-    # Line breaks counted on the other core while the encoding is checked and Arrow reads.
+    # The whole file's encoding is checked on the other core while Arrow reads it as bytes in
+    # the encoding its first block suggests, one record per line (the usual case). When the
+    # check disagrees, or a line is not one record (an empty or irregular line, a value
+    # spanning lines), the file is read again, carefully, and its line breaks counted.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        checking = pool.submit(_encoding, path, data, encoding)
+        guess = _likely_encoding(data, encoding)
+        early = _read_bytes(path, data, guess, headers, delimiter) if guess else None
+        enc = checking.result()
+    if early is not None and guess == enc:
+        if isinstance(early, SourceFileError):
+            raise early
+        names, selected, header_row, delim = early.header
+        frame = _arrow_to_text_frame(
+            _decoded(early.table, enc), {h: names[i] for h, i in selected.items()}
+        )
+        rows = np.arange(header_row + 1, header_row + 1 + len(frame), dtype=np.int64)
+        return RawFile(path, frame, rows, "csv", enc, delim, fingerprint, typed=False)
     with ThreadPoolExecutor(max_workers=1) as pool:
         counting = pool.submit(_newlines, data)
-        enc = _encoding(path, data, encoding)
-        table, names, selected, header_row, delim, irregular = _read_table(
-            path, data, enc, headers, delimiter
-        )
+        names, selected, header_row, delim = _header(path, data, enc, headers, delimiter)
+        table, irregular = _read_table(path, data, enc, names, selected, header_row, delim)
         newlines = None if enc.startswith("utf-16") else counting.result()
     frame = _arrow_to_text_frame(table, {h: names[i] for h, i in selected.items()})
     # Spreadsheet row numbers: each record is one line (a value with a line break shifts this);
@@ -326,10 +341,82 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
     return raw
 
 
-def _read_table(
+def _likely_encoding(data: mmap.mmap | bytes, declared: str) -> str | None:
+    """The encoding the file's first block suggests, if Arrow can read the file as bytes in
+    it (UTF-8 or a single-byte encoding); None otherwise."""
+    if declared != "auto":
+        name = codecs.lookup(declared).name
+        utf8 = name == "utf-8" or declared == "utf-8-sig"
+        return declared if utf8 or single_byte_table(declared) else None
+    first = bytes(data[:_CHUNK])
+    if first.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in first:
+        return None
+    # Up to the block's last line break, so no character is cut in two.
+    whole_lines = first[: first.rfind(b"\n") + 1] if len(first) == _CHUNK else first
+    return "utf-8" if _valid_utf8(whole_lines) else "cp1252"
+
+
+@dataclass
+class _Bytes:
+    header: tuple[list[str], dict[str, int], int, str]  # names, selected, header row, delimiter
+    table: pa.Table  # the mapped columns as bytes
+
+
+def _read_bytes(
     path: Path, data: mmap.mmap | bytes, enc: str, headers: list[str], delimiter: str
-) -> tuple[pa.Table, list[str], dict[str, int], int, str, list[tuple[int, str, str]]]:
-    """The mapped columns as Arrow text, and the rows Arrow skipped as irregular."""
+) -> _Bytes | SourceFileError | None:
+    """The mapped columns as bytes, read in `enc`; the header's problem if it has one; None
+    when Arrow meets an irregular row (the usual read reports those) or cannot parse it."""
+    try:
+        header = _header(path, data, enc, headers, delimiter)
+    except SourceFileError as problem:
+        return problem
+    except (UnicodeDecodeError, LookupError):
+        return None
+    try:
+        # Without a handler Arrow stops at the first irregular row (its handler would get the
+        # row as UTF-8 text, which these bytes may not be).
+        table = _arrow_csv(data, enc, *header, None, threads=True, multiline=False, raw=True)
+    except pa.ArrowInvalid:
+        return None
+    # Empty lines are read as rows without a value: with none of those, every line is one
+    # record, numbered by its position.
+    return None if _some_row_empty(table) else _Bytes(header, table)
+
+
+def _some_row_empty(table: pa.Table) -> bool:
+    """Whether some row has no value in any column (usually settled by the null counts)."""
+    columns = sorted(table.columns, key=lambda col: col.null_count)
+    if not columns or columns[0].null_count == 0:
+        return False
+    empty = None
+    for col in columns:
+        nulls = col.is_null().to_numpy(zero_copy_only=False)
+        empty = nulls if empty is None else empty & nulls
+        if not empty.any():
+            return False
+    return True
+
+
+def _decoded(table: pa.Table, enc: str) -> pa.Table:
+    """Byte columns as text: UTF-8 bytes are text already (the whole file was checked), a
+    single-byte encoding is decoded through its table."""
+    byte_table = single_byte_table(enc)
+    if byte_table is not None:
+        return decode_cells(table, byte_table)
+    columns = [
+        pa.chunked_array([chunk.view(pa.large_string()) for chunk in col.chunks], pa.large_string())
+        for col in table.columns
+    ]
+    return pa.table(columns, names=table.column_names)
+
+
+def _header(
+    path: Path, data: mmap.mmap | bytes, enc: str, headers: list[str], delimiter: str
+) -> tuple[list[str], dict[str, int], int, str]:
+    """Column names, the mapped ones' positions, the header's row number and the delimiter."""
     leading_blank, header_line = _header_line(path, enc)
     delim = delimiter if delimiter != "auto" else sniff_delimiter(header_line)
     try:
@@ -338,46 +425,66 @@ def _read_table(
         names = []
     names = [n.strip().lstrip("\ufeff") for n in names]
     selected = resolve_headers(path, names, headers, delim)
-    header_row = leading_blank + 1
+    return names, selected, leading_blank + 1, delim
 
+
+def _arrow_csv(
+    data: mmap.mmap | bytes,
+    enc: str,
+    names: list[str],
+    selected: dict[str, int],
+    header_row: int,
+    delim: str,
+    handler: Callable | None,
+    threads: bool,
+    multiline: bool,
+    raw: bool = False,
+) -> pa.Table:
+    """Arrow's CSV read of the mapped columns, as text; with `raw`, as bytes, an empty line
+    read as a row without values."""
     # Arrow skips a leading UTF-8 BOM itself; naming utf-8-sig would make it transcode the
     # whole file through Python's codec.
-    arrow_enc = "utf-8" if enc == "utf-8-sig" else enc
-    # A single-byte encoding (Windows-1252, Latin-1) is read as raw bytes and only the mapped
-    # cells are decoded, with a lookup table: Arrow would push the whole file through Python's
-    # codec first, on one core.
-    byte_table = single_byte_table(enc)
+    arrow_enc = "utf-8" if raw or enc == "utf-8-sig" else enc
+    return pacsv.read_csv(
+        pa.BufferReader(pa.py_buffer(data)),
+        read_options=pacsv.ReadOptions(
+            encoding=arrow_enc,
+            column_names=names,
+            skip_rows=header_row,
+            use_threads=threads,
+            block_size=_BLOCK,
+        ),
+        parse_options=pacsv.ParseOptions(
+            delimiter=delim,
+            newlines_in_values=multiline,
+            invalid_row_handler=handler,
+            ignore_empty_lines=not raw,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={
+                names[i]: pa.large_binary() if raw else pa.large_string() for i in selected.values()
+            },
+            include_columns=[names[i] for i in selected.values()],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=True,
+            null_values=[""],
+            # The bytes are valid UTF-8 already: the whole file was checked (`_encoding`) or
+            # Arrow transcoded it. Cut at ASCII delimiters, so is every cell.
+            check_utf8=False,
+        ),
+    )
 
-    def read(
-        handler: Callable | None, threads: bool, multiline: bool, raw_bytes: bool = False
-    ) -> pa.Table:
-        cell_type = pa.large_binary() if raw_bytes else pa.large_string()
-        return pacsv.read_csv(
-            pa.BufferReader(pa.py_buffer(data)),
-            read_options=pacsv.ReadOptions(
-                encoding="utf-8" if raw_bytes else arrow_enc,
-                column_names=names,
-                skip_rows=header_row,
-                use_threads=threads,
-                block_size=_BLOCK,
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delim,
-                newlines_in_values=multiline,
-                invalid_row_handler=handler,
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={names[i]: cell_type for i in selected.values()},
-                include_columns=[names[i] for i in selected.values()],
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-                null_values=[""],
-                # The bytes are valid UTF-8 already: the whole file was checked (`_encoding`)
-                # or Arrow transcoded it. Cut at ASCII delimiters, so is every cell.
-                check_utf8=False,
-            ),
-        )
 
+def _read_table(
+    path: Path,
+    data: mmap.mmap | bytes,
+    enc: str,
+    names: list[str],
+    selected: dict[str, int],
+    header_row: int,
+    delim: str,
+) -> tuple[pa.Table, list[tuple[int, str, str]]]:
+    """The mapped columns as Arrow text, and the rows Arrow skipped as irregular."""
     irregular: list[tuple[int, str, str]] = []  # (line, text, reason)
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -385,30 +492,23 @@ def _read_table(
         irregular.append((int(row.number or 0), (row.text or "")[:200], reason))
         return "skip"
 
+    header = (names, selected, header_row, delim)
     try:
-        table = None
-        if byte_table is not None:
-            # Without a handler Arrow stops at the first irregular row (its handler would be
-            # given the row as UTF-8 text, which these bytes are not): such a file takes the
-            # usual path below.
-            with contextlib.suppress(pa.ArrowInvalid):
-                table = decode_cells(read(None, True, False, raw_bytes=True), byte_table)
         # Fast path: one record per line. A quoted value with a line break splits its record
         # into rows with the wrong number of fields, which sends us down the careful path.
-        if table is None:
-            table = read(on_invalid, threads=True, multiline=False)
+        table = _arrow_csv(data, enc, *header, on_invalid, threads=True, multiline=False)
         if irregular:
             # Careful path: values may span lines, and single-threaded Arrow numbers the lines
             # of the rows it skips.
             irregular.clear()
-            table = read(on_invalid, threads=False, multiline=True)
+            table = _arrow_csv(data, enc, *header, on_invalid, threads=False, multiline=True)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise SourceFileError(
             path,
             f"the file cannot be parsed as {_delimiter_name(delim)}-delimited CSV ({exc})",
             "check the delimiter and quoting, or set options.delimiter in the mapping",
         ) from None
-    return table, names, selected, header_row, delim, irregular
+    return table, irregular
 
 
 @dataclass(frozen=True)
