@@ -266,6 +266,19 @@ def number_column(t: pa.ChunkedArray, decimal: str) -> Parsed:
 
 def _numbers(t: pa.ChunkedArray, decimal: str, present: np.ndarray) -> np.ndarray:
     """The cells' numbers (NaN where empty or unreadable); `present` marks the filled ones."""
+    # Amounts in cents ("-1.234,56", "1234.50") are read digit by digit; the other cells as
+    # any number is.
+    numbers, done = _cents(t, decimal)
+    if not done.any():
+        return _written_numbers(t, decimal, present)
+    left = present & ~done
+    if left.any():
+        numbers[left] = _written_numbers(t.filter(pa.array(left)), decimal, left[left])
+    return numbers
+
+
+def _written_numbers(t: pa.ChunkedArray, decimal: str, present: np.ndarray) -> np.ndarray:
+    """Numbers in any spelling (NaN where empty or unreadable)."""
     # Most cells are plainly written ("1.234,56", "1234.5"): no noise, no accounting sign, not
     # readable the other way; they only lose their thousands separators. The rest take the
     # long way.
@@ -278,6 +291,84 @@ def _numbers(t: pa.ChunkedArray, decimal: str, present: np.ndarray) -> np.ndarra
         numbers[plain] = _plain_numbers(t.filter(pa.array(plain)), decimal)
     numbers[rest] = _any_numbers(t.filter(pa.array(rest)), decimal)
     return numbers
+
+
+# An amount in cents: optional minus, whole units (grouped by the thousands separator in
+# threes, or not), the decimal separator, two digits. At most 13 digits of units: the 15
+# digits make an integer below 2**53, which divided by 100 is the correctly rounded double,
+# the same number as reading the text.
+_MAX_UNITS = 13
+_MAX_WIDTH = 1 + _MAX_UNITS + (_MAX_UNITS - 1) // 3 + 3
+
+
+def _cents_layouts(width: int, decimal: str) -> dict[tuple[bool, bool], str]:
+    """The layouts of one width, by (negative, grouped): D a digit, the rest as written."""
+    thousands = "." if decimal == "," else ","
+    out = {}
+    for negative in (False, True):
+        units_width = width - 3 - negative
+        if 1 <= units_width <= _MAX_UNITS:
+            out[negative, False] = "-" * negative + "D" * units_width + decimal + "DD"
+        # Grouped: 1-3 digits, then groups of three, each after a separator.
+        for digits in range(4, _MAX_UNITS + 1):
+            if digits + (digits - 1) // 3 == units_width:
+                groups = (digits - 1) // 3
+                units = "D" * (digits - 3 * groups) + (thousands + "DDD") * groups
+                out[negative, True] = "-" * negative + units + decimal + "DD"
+    return out
+
+
+def _cents(t: pa.ChunkedArray, decimal: str) -> tuple[np.ndarray, np.ndarray]:
+    """The cells written as amounts in cents, read: the numbers, and a mask of those read.
+
+    Like the fixed-width dates, with the column taken whole (one copy of its text): the cells
+    are grouped by width, sign and whether a thousands separator stands where the first one
+    would; each group is laid out one row per character position and checked against its
+    layout digit by digit."""
+    n = len(t)
+    numbers = np.full(n, np.nan)
+    done = np.zeros(n, dtype=bool)
+    whole = t.combine_chunks() if isinstance(t, pa.ChunkedArray) else t
+    if whole.null_count == n or whole.buffers()[2] is None:
+        return numbers, done
+    thousands = ord("." if decimal == "," else ",")
+    offsets = value_offsets(whole)
+    starts, widths = offsets[:-1], np.diff(offsets)
+    chars = np.frombuffer(whole.buffers()[2], dtype=np.uint8)
+    # Too short or too long for any layout: width 0 (empty cells too).
+    widths[(widths < 4) | (widths > _MAX_WIDTH)] = 0
+    if whole.null_count:
+        widths[~whole.is_valid().to_numpy(zero_copy_only=False)] = 0
+    negative = chars.take(starts, mode="clip") == ord("-")
+    grouped = chars.take(starts + widths - 7, mode="clip") == thousands
+    grouped &= widths >= 7
+    group = widths.astype(np.uint8) * np.uint8(4) + negative * np.uint8(2) + grouped
+    order = np.argsort(group, kind="stable")  # a radix sort: one byte per cell
+    bounds = np.r_[0, np.cumsum(np.bincount(group, minlength=256))]
+    for key in np.flatnonzero(np.diff(bounds)):
+        width, neg, grp = int(key) // 4, bool(key & 2), bool(key & 1)
+        layout = _cents_layouts(width, decimal).get((neg, grp)) if width else None
+        if layout is None:
+            continue
+        cells = order[bounds[key] : bounds[key + 1]]
+        where = starts[cells]
+        ok = np.ones(len(cells), dtype=bool)
+        cents = np.zeros(len(cells), dtype=np.int64)
+        row = np.empty(len(cells), dtype=np.uint8)
+        for i, c in enumerate(layout):
+            np.take(chars[i:], where, out=row)
+            if c == "D":
+                row -= np.uint8(48)  # wraps around below '0'
+                ok &= row <= 9
+                cents *= 10
+                cents += row
+            else:
+                ok &= row == ord(c)
+        value = cents / 100.0
+        read = cells[ok]
+        numbers[read] = -value[ok] if neg else value[ok]
+        done[read] = True
+    return numbers, done
 
 
 def _plain_numbers(t: pa.ChunkedArray, decimal: str) -> np.ndarray:

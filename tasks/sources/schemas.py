@@ -14,6 +14,10 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_arrow
+import pyarrow.compute as pc
+
+from tasks import arrow_text as at
 
 FieldType = Literal["str", "bool", "date", "datetime", "number", "currency", "enum"]
 
@@ -219,18 +223,26 @@ def _check(test: Callable[[pd.Series], pd.Series], error: str) -> pa.Check:
     return pa.Check(lambda s: test(s) | s.isna(), element_wise=False, ignore_na=False, error=error)
 
 
+def _one_of(values: list[str], error: str) -> pa.Check:
+    """A check that each cell is one of `values` (empty cells pass): one Arrow hash lookup per
+    cell, the empty value among the allowed ones (pandas' isin, then isna, is three passes)."""
+    allowed = pa_arrow.array([*values, None], pa_arrow.large_string())
+
+    def test(s: pd.Series) -> pd.Series:
+        found = pc.is_in(at.arrow(s), value_set=allowed, skip_nulls=False)
+        return pd.Series(found.to_numpy(zero_copy_only=False), index=s.index)
+
+    return pa.Check(test, element_wise=False, ignore_na=False, error=error)
+
+
 def _field_checks(name: str, spec: FieldSpec) -> list[pa.Check]:
     checks: list[pa.Check] = []
     if spec.type == "currency":
-        codes = sorted(ISO_4217)
-        checks.append(_check(lambda s: s.isin(codes), "unknown currency code"))
+        checks.append(_one_of(sorted(ISO_4217), "unknown currency code"))
     if spec.type == "enum":
         choices = list(spec.choices)
         checks.append(
-            _check(
-                lambda s: s.isin(choices),
-                f"unknown value (expected one of: {', '.join(spec.choices)})",
-            )
+            _one_of(choices, f"unknown value (expected one of: {', '.join(spec.choices)})")
         )
     if spec.non_negative:
         checks.append(_check(lambda s: s >= 0, "negative amount"))

@@ -254,3 +254,34 @@ def test_well_formed_utc_timestamps_outside_1900_2200_are_left_to_pandas() -> No
     got = coerce._parse_chain(coerce.trimmed(pa.chunked_array([aware])), formats, utc=True)
     expected = _pandas_chain(S(*aware), formats, utc=True)
     np.testing.assert_array_equal(got, coerce._naive_utc(expected))
+
+
+def _spelt(cents: int, decimal: str, grouped: bool) -> str:
+    text = f"{abs(cents) // 100:,}" if grouped else str(abs(cents) // 100)
+    if decimal == ",":
+        text = text.replace(",", ".")
+    return ("-" if cents < 0 else "") + text + decimal + f"{abs(cents) % 100:02d}"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(-(10**16), 10**16), st.booleans())
+        | st.tuples(st.integers(-(10**6), 10**6), st.booleans()),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from([",", "."]),
+    st.lists(st.text(alphabet="0123456789.,- ", max_size=12), max_size=5),
+)
+def test_amounts_in_cents_read_as_the_text_reads(
+    amounts: list[tuple[int, bool]], decimal: str, odd: list[str]
+) -> None:
+    # Amounts written in cents are read digit by digit (up to 13 digits of units); every cell
+    # must get the very double the general reader gives it, sign of zero included.
+    cells = [_spelt(cents, decimal, grouped) for cents, grouped in amounts] + odd
+    t = coerce.trimmed(pa.chunked_array([cells], pa.large_string()))
+    present = coerce._valid(t)
+    got = coerce._numbers(t, decimal, present)
+    expected = coerce._written_numbers(t, decimal, present)
+    assert got.tobytes() == expected.tobytes()
