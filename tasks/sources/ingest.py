@@ -196,11 +196,12 @@ def parse_fields(
 
     mapped = [name for name in spec.fields if name in mapping.columns]
     numbers = [name for name in mapped if spec.fields[name].type == "number"]
-    # The slowest parsers first, so the other cores take the many quick columns beside them.
-    others = sorted(
-        (name for name in mapped if name not in numbers),
-        key=lambda name: spec.fields[name].type not in ("datetime", "date"),
-    )
+    # Queued in this order: the key's fields (quick, and the duplicate check waits for them),
+    # the dates, the numbers and the duplicate check (the slow ones), then the many quick
+    # columns, which fill the cores at the end.
+    keys = [name for name in spec.key if name in mapped and name not in numbers]
+    dates = [n for n in mapped if spec.fields[n].type in ("datetime", "date") and n not in keys]
+    others = [name for name in mapped if name not in {*numbers, *keys, *dates}]
     futures: dict[str, Future[tuple[pd.Series, list[pd.DataFrame]]]] = {}
 
     def text_field(name: str) -> tuple[pd.Series, list[pd.DataFrame]]:
@@ -211,7 +212,7 @@ def parse_fields(
         if mapping.kind == "open_items":
             # ERPs disagree on the sign of payments and credit notes (Business Central writes
             # them negative); Cadencia reads their size. A negative invoice is still an error.
-            # (The document type is parsed before: it was queued first.)
+            # (The document type, part of the key, was queued before.)
             doc_types = futures["doc_type"].result()[0]
             settling = doc_types.isin(["payment", "credit_note"]).to_numpy()
             values = parsed.values.to_numpy(dtype=np.float64, copy=True)
@@ -224,13 +225,7 @@ def parse_fields(
     # separator, voted on their trimmed text (trimmed first).
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         texts = {h: pool.submit(trim, h) for h in number_headers}
-        futures |= {name: pool.submit(text_field, name) for name in others}
-        keyed = None
-        if check_key is not None and all(name in futures for name in spec.key):
-            # The key's fields are text: the key is checked while the numbers are parsed.
-            keyed = pool.submit(
-                lambda: check_key(pd.DataFrame({f: futures[f].result()[0] for f in spec.key}))
-            )
+        futures |= {name: pool.submit(text_field, name) for name in keys + dates}
         decimal = (
             "."
             if raw.typed
@@ -239,6 +234,12 @@ def parse_fields(
             )
         )
         futures |= {name: pool.submit(number_field, name, decimal) for name in numbers}
+        keyed = None
+        if check_key is not None and all(name in futures for name in spec.key):
+            keyed = pool.submit(
+                lambda: check_key(pd.DataFrame({f: futures[f].result()[0] for f in spec.key}))
+            )
+        futures |= {name: pool.submit(text_field, name) for name in others}
         futures |= {
             name: pool.submit(finish, name, None) for name in spec.fields if name not in futures
         }
