@@ -19,6 +19,10 @@ import pyarrow.compute as pc
 
 from tasks import arrow_text as at
 
+# pandera imports its pandas backends (and their hypothesis strategies) on the first
+# validation, 0.1 s into the first file read; they are imported with this module instead.
+pa.DataFrameSchema.register_default_backends(pd.DataFrame)
+
 FieldType = Literal["str", "bool", "date", "datetime", "number", "currency", "enum"]
 
 CHANNELS = ("email", "whatsapp", "sms", "rcs", "voice", "in_app")
