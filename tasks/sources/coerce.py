@@ -185,11 +185,14 @@ def _no(n: int) -> pd.Series:
 
 
 def bool_column(t: pa.ChunkedArray) -> Parsed:
-    values = _by_distinct(t, lambda u: _BOOLS.get(u.lower()), pa.bool_())
-    missing = values.is_null().to_numpy(zero_copy_only=False)
-    data = pc.fill_null(values, False).to_numpy(zero_copy_only=False).astype(bool)
-    out = pd.Series(pd.arrays.BooleanArray(data, missing))
-    return Parsed(out, pd.Series(_valid(t) & missing), "unparseable yes/no value")
+    """Yes/no words, looked up once per distinct word; the answers spread with numpy."""
+    positions, words = _distinct(t)
+    answers = [_BOOLS.get(word.lower()) for word in words.to_pylist()]
+    truth = np.array([a is True for a in answers] + [False])  # position -1: an empty cell
+    known = np.array([a is not None for a in answers] + [False])
+    missing = ~known[positions]
+    out = pd.Series(pd.arrays.BooleanArray(truth[positions], missing))
+    return Parsed(out, pd.Series(missing & (positions >= 0)), "unparseable yes/no value")
 
 
 def _case_folded(t: pa.ChunkedArray | pa.Array, lower: bool) -> bool:
@@ -557,11 +560,16 @@ def _few_distinct(t: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array] 
     sample = pc.drop_null(t.slice(0, 50_000))
     if pc.count_distinct(sample).as_py() > len(sample) // 20:
         return None
+    positions, values = _distinct(t)
+    return None if len(values) > filled // 4 else (positions, values)
+
+
+def _distinct(t: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Each cell's position among the column's distinct values (-1 where empty), and those
+    values (one pass of Arrow's hashing)."""
     encoded = pc.dictionary_encode(t)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
-    if len(encoded.dictionary) > filled // 4:
-        return None
     positions = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
     return positions.astype(np.intp, copy=False), encoded.dictionary
 
