@@ -542,6 +542,12 @@ def _parse_chain(t: pa.ChunkedArray, formats: list[str], utc: bool) -> np.ndarra
     """`_parse_cells`, once per distinct cell when the column repeats a few values (dates:
     an export of millions of rows spans a few hundred days). Each cell's result depends only
     on the cell and on which spellings the column holds, so it is the same either way."""
+    if t.null_count > len(t) // 2:
+        # Mostly empty (the promised dates of the few promises): the filled cells only.
+        filled = _valid(t)
+        out = np.full(len(t), _NAT)
+        out[filled] = _parse_chain(t.filter(pa.array(filled)), formats, utc)
+        return out
     distinct = _few_distinct(t)
     if distinct is None:
         return _parse_cells(t, formats, utc)

@@ -235,9 +235,17 @@ def test_a_column_of_few_distinct_dates_reads_as_every_cell_alone(
     t = coerce.trimmed(pa.chunked_array([column]))
     assert coerce._few_distinct(t) is not None
     formats = coerce.date_formats(dayfirst, [])
+    # A mostly empty column (promised dates) is read on its filled cells only.
+    sparse = coerce.trimmed(
+        pa.chunked_array(
+            [[c if i % 3 == 0 else None for i, c in enumerate(column)]], pa.large_string()
+        )
+    )
     for utc in (False, True):
         got = coerce._parse_chain(t, formats, utc)
         np.testing.assert_array_equal(got, coerce._parse_cells(t, formats, utc))
+        got = coerce._parse_chain(sparse, formats, utc)
+        np.testing.assert_array_equal(got, coerce._parse_cells(sparse, formats, utc))
 
 
 def test_well_formed_utc_timestamps_outside_1900_2200_are_left_to_pandas() -> None:
