@@ -100,9 +100,23 @@ def ingest(mapping: SourceMapping, input_dir: Path, default_tz: str) -> SourceRe
         check=lambda name, values: check_column(schema, name, values),
         check_key=lambda keys: duplicates(keys, mapping.kind, raw.rows),
     )
-    problems = pd.concat([problems, check_rows(schema, mapping.kind, typed)], ignore_index=True)
-    problems = _export_values_in_reasons(problems, mapping)
-    quarantine = quarantine_rows(problems, raw, mapping)
+    # The row rules run beside the quarantine lines of what is known so far.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ruled = pool.submit(check_rows, schema, mapping.kind, typed)
+        problems = _export_values_in_reasons(problems, mapping)
+        quarantine = quarantine_rows(problems, raw, mapping)
+        broken = ruled.result()
+    if len(broken):
+        # A cell already reported keeps its first reason (as one call over all would).
+        seen = pd.MultiIndex.from_frame(problems[["index", "field"]])
+        broken = broken[~pd.MultiIndex.from_frame(broken[["index", "field"]]).isin(seen)]
+        more = quarantine_rows(broken, raw, mapping, whole_rows=False)
+        quarantine = (
+            pd.concat([quarantine, more], ignore_index=True)
+            .sort_values(["row", "column"], kind="stable")
+            .reset_index(drop=True)
+        )
+        problems = pd.concat([problems, broken], ignore_index=True)
     bad_index = problems["index"].unique()
     keep = np.ones(len(typed), dtype=bool)
     keep[bad_index.astype(np.int64)] = False
@@ -482,8 +496,11 @@ def _keep_rows(typed: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(columns, index=pd.RangeIndex(int(keep.sum())))
 
 
-def quarantine_rows(problems: pd.DataFrame, raw: RawFile, mapping: SourceMapping) -> pd.DataFrame:
-    """One line per problem, naming the export's own column header and the cell as written."""
+def quarantine_rows(
+    problems: pd.DataFrame, raw: RawFile, mapping: SourceMapping, whole_rows: bool = True
+) -> pd.DataFrame:
+    """One line per problem, naming the export's own column header and the cell as written
+    (and, with `whole_rows`, one per row the reader could not split into fields)."""
     problems = problems.drop_duplicates(["index", "field"], keep="first")
     parts = []
     for field, group in problems.groupby("field", sort=False):
@@ -504,7 +521,7 @@ def quarantine_rows(problems: pd.DataFrame, raw: RawFile, mapping: SourceMapping
                 }
             )
         )
-    if raw.bad_rows:
+    if raw.bad_rows and whole_rows:
         parts.append(
             pd.DataFrame(
                 {
