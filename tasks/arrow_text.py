@@ -90,3 +90,15 @@ def lookup(s: pd.Series, table: dict[str, str]) -> pd.Series:
     values = pa.array(list(table.values()), type=pa.string())
     positions = pc.index_in(arrow(s), value_set=keys)
     return to_series(pc.take(values, positions), s.index).astype("str")
+
+
+def rewritten(chunk: pa.Array, offsets: np.ndarray, data: np.ndarray) -> pa.Array:
+    """A text array with `chunk`'s empty (null) cells and the given 64-bit offsets and bytes:
+    the result of rewriting a chunk's bytes with numpy."""
+    validity = chunk.is_valid().buffers()[1] if chunk.null_count else None
+    return pa.Array.from_buffers(
+        pa.large_string(),
+        len(chunk),
+        [validity, pa.py_buffer(offsets), pa.py_buffer(data)],
+        null_count=chunk.null_count,
+    )

@@ -404,13 +404,7 @@ def _plain_chunk(chunk: pa.Array, decimal: str) -> pa.Array:
         data = data.copy()
     if decimal == ",":
         data[data == ord(",")] = ord(".")
-    validity = chunk.is_valid().buffers()[1] if chunk.null_count else None
-    return pa.Array.from_buffers(
-        pa.large_string(),
-        len(chunk),
-        [validity, pa.py_buffer(relative), pa.py_buffer(data)],
-        null_count=chunk.null_count,
-    )
+    return at.rewritten(chunk, relative, data)
 
 
 def _any_numbers(t: pa.ChunkedArray, decimal: str) -> np.ndarray:

@@ -30,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from tasks import arrow_text as at
 from tasks.sources.errors import SourceFileError
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -199,9 +200,9 @@ def _has_blank_line(data: mmap.mmap | bytes) -> bool:
     """An empty line somewhere: a line break right after another, or after a lone carriage
     return (b"\\n\\n" or b"\\n\\r\\n")."""
     u8 = np.frombuffer(data, dtype=np.uint8)
-    at = np.flatnonzero(u8 == 10)
-    gaps = np.diff(at)
-    return bool((gaps == 1).any() or ((gaps == 2) & (u8[at[:-1] + 1] == 13)).any())
+    breaks = np.flatnonzero(u8 == 10)
+    gaps = np.diff(breaks)
+    return bool((gaps == 1).any() or ((gaps == 2) & (u8[breaks[:-1] + 1] == 13)).any())
 
 
 def _valid_utf8(data: mmap.mmap | bytes) -> bool:
@@ -312,18 +313,17 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
     if early is not None and guess == enc:
         if isinstance(early, SourceFileError):
             raise early
-        names, selected, header_row, delim = early.header
-        frame = _arrow_to_text_frame(
-            _decoded(early.table, enc), {h: names[i] for h, i in selected.items()}
-        )
-        rows = np.arange(header_row + 1, header_row + 1 + len(frame), dtype=np.int64)
-        return RawFile(path, frame, rows, "csv", enc, delim, fingerprint, typed=False)
+        header = early.header
+        frame = _arrow_to_text_frame(_decoded(early.table, enc), header)
+        rows = np.arange(header.row + 1, header.row + 1 + len(frame), dtype=np.int64)
+        return RawFile(path, frame, rows, "csv", enc, header.delimiter, fingerprint, typed=False)
     with ThreadPoolExecutor(max_workers=1) as pool:
         counting = pool.submit(_newlines, data)
-        names, selected, header_row, delim = _header(path, data, enc, headers, delimiter)
-        table, irregular = _read_table(path, data, enc, names, selected, header_row, delim)
+        header = _header(path, data, enc, headers, delimiter)
+        table, irregular = _read_table(path, data, enc, header)
         newlines = None if enc.startswith("utf-16") else counting.result()
-    frame = _arrow_to_text_frame(table, {h: names[i] for h, i in selected.items()})
+    frame = _arrow_to_text_frame(table, header)
+    header_row, delim = header.row, header.delimiter
     # Spreadsheet row numbers: each record is one line (a value with a line break shifts this);
     # Arrow skips empty lines silently, so find them to keep the numbers right. An empty line
     # is a line break without a record: with as many line breaks as records there is none.
@@ -343,7 +343,7 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
     # breaks than records (counted while sniffing the encoding).
     records = header_row + len(frame) + len(skipped)
     if newlines is None or newlines > records:
-        raw.suspect = _runaway_quotes(frame, delim, len(names))
+        raw.suspect = _runaway_quotes(frame, delim, len(header.names))
     return raw
 
 
@@ -364,9 +364,17 @@ def _likely_encoding(data: mmap.mmap | bytes, declared: str) -> str | None:
     return "utf-8" if _valid_utf8(whole_lines) else "cp1252"
 
 
+@dataclass(frozen=True)
+class _Header:
+    names: list[str]  # every column's name, as the header line has them
+    selected: dict[str, int]  # mapped header -> column position
+    row: int  # the header's line number (blank lines above it counted)
+    delimiter: str
+
+
 @dataclass
 class _Bytes:
-    header: tuple[list[str], dict[str, int], int, str]  # names, selected, header row, delimiter
+    header: _Header
     table: pa.Table  # the mapped columns as bytes
 
 
@@ -384,7 +392,7 @@ def _read_bytes(
     try:
         # Without a handler Arrow stops at the first irregular row (its handler would get the
         # row as UTF-8 text, which these bytes may not be).
-        table = _arrow_csv(data, enc, *header, None, threads=True, multiline=False, raw=True)
+        table = _arrow_csv(data, enc, header, None, threads=True, multiline=False, raw=True)
     except pa.ArrowInvalid:
         return None
     # Empty lines are read as rows without a value: with none of those, every line is one
@@ -421,7 +429,7 @@ def _decoded(table: pa.Table, enc: str) -> pa.Table:
 
 def _header(
     path: Path, data: mmap.mmap | bytes, enc: str, headers: list[str], delimiter: str
-) -> tuple[list[str], dict[str, int], int, str]:
+) -> _Header:
     """Column names, the mapped ones' positions, the header's row number and the delimiter."""
     leading_blank, header_line = _header_line(path, enc)
     delim = delimiter if delimiter != "auto" else sniff_delimiter(header_line)
@@ -431,16 +439,13 @@ def _header(
         names = []
     names = [n.strip().lstrip("\ufeff") for n in names]
     selected = resolve_headers(path, names, headers, delim)
-    return names, selected, leading_blank + 1, delim
+    return _Header(names, selected, leading_blank + 1, delim)
 
 
 def _arrow_csv(
     data: mmap.mmap | bytes,
     enc: str,
-    names: list[str],
-    selected: dict[str, int],
-    header_row: int,
-    delim: str,
+    header: _Header,
     handler: Callable | None,
     threads: bool,
     multiline: bool,
@@ -451,26 +456,25 @@ def _arrow_csv(
     # Arrow skips a leading UTF-8 BOM itself; naming utf-8-sig would make it transcode the
     # whole file through Python's codec.
     arrow_enc = "utf-8" if raw or enc == "utf-8-sig" else enc
+    names, mapped = header.names, [header.names[i] for i in header.selected.values()]
     return pacsv.read_csv(
         pa.BufferReader(pa.py_buffer(data)),
         read_options=pacsv.ReadOptions(
             encoding=arrow_enc,
             column_names=names,
-            skip_rows=header_row,
+            skip_rows=header.row,
             use_threads=threads,
             block_size=_block_size(len(data)),
         ),
         parse_options=pacsv.ParseOptions(
-            delimiter=delim,
+            delimiter=header.delimiter,
             newlines_in_values=multiline,
             invalid_row_handler=handler,
             ignore_empty_lines=not raw,
         ),
         convert_options=pacsv.ConvertOptions(
-            column_types={
-                names[i]: pa.large_binary() if raw else pa.large_string() for i in selected.values()
-            },
-            include_columns=[names[i] for i in selected.values()],
+            column_types={name: pa.large_binary() if raw else pa.large_string() for name in mapped},
+            include_columns=mapped,
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
             null_values=[""],
@@ -482,13 +486,7 @@ def _arrow_csv(
 
 
 def _read_table(
-    path: Path,
-    data: mmap.mmap | bytes,
-    enc: str,
-    names: list[str],
-    selected: dict[str, int],
-    header_row: int,
-    delim: str,
+    path: Path, data: mmap.mmap | bytes, enc: str, header: _Header
 ) -> tuple[pa.Table, list[tuple[int, str, str]]]:
     """The mapped columns as Arrow text, and the rows Arrow skipped as irregular."""
     irregular: list[tuple[int, str, str]] = []  # (line, text, reason)
@@ -498,20 +496,20 @@ def _read_table(
         irregular.append((int(row.number or 0), (row.text or "")[:200], reason))
         return "skip"
 
-    header = (names, selected, header_row, delim)
     try:
         # Fast path: one record per line. A quoted value with a line break splits its record
         # into rows with the wrong number of fields, which sends us down the careful path.
-        table = _arrow_csv(data, enc, *header, on_invalid, threads=True, multiline=False)
+        table = _arrow_csv(data, enc, header, on_invalid, threads=True, multiline=False)
         if irregular:
             # Careful path: values may span lines, and single-threaded Arrow numbers the lines
             # of the rows it skips.
             irregular.clear()
-            table = _arrow_csv(data, enc, *header, on_invalid, threads=False, multiline=True)
+            table = _arrow_csv(data, enc, header, on_invalid, threads=False, multiline=True)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise SourceFileError(
             path,
-            f"the file cannot be parsed as {_delimiter_name(delim)}-delimited CSV ({exc})",
+            f"the file cannot be parsed as {_delimiter_name(header.delimiter)}-delimited CSV"
+            f" ({exc})",
             "check the delimiter and quoting, or set options.delimiter in the mapping",
         ) from None
     return table, irregular
@@ -584,25 +582,19 @@ def _decode_chunk(chunk: pa.Array, byte_table: ByteTable) -> pa.Array:
     # Non-ASCII bytes are rare: each grows by `extra` bytes, and every byte after it moves.
     extra = byte_table.length[data[high]].astype(np.int64) - 1
     grown = np.cumsum(extra)
-    at = high + grown - extra  # where each non-ASCII byte's first UTF-8 byte lands
+    lands = high + grown - extra  # where each non-ASCII byte's first UTF-8 byte lands
     out = np.empty(len(data) + int(grown[-1]), dtype=np.uint8)
     kept = np.ones(len(out), dtype=bool)
-    kept[at[extra > 0] + 1] = False
-    kept[at[extra > 1] + 2] = False
+    kept[lands[extra > 0] + 1] = False
+    kept[lands[extra > 1] + 2] = False
     out[kept] = data
     codes = data[high]
-    out[at] = byte_table.first[codes]
-    out[at[extra > 0] + 1] = byte_table.second[codes[extra > 0]]
-    out[at[extra > 1] + 2] = byte_table.third[codes[extra > 1]]
+    out[lands] = byte_table.first[codes]
+    out[lands[extra > 0] + 1] = byte_table.second[codes[extra > 0]]
+    out[lands[extra > 1] + 2] = byte_table.third[codes[extra > 1]]
     relative = offsets - offsets[0]
     new_offsets = relative + np.concatenate([[0], grown])[np.searchsorted(high, relative)]
-    validity = chunk.is_valid().buffers()[1] if chunk.null_count else None
-    return pa.Array.from_buffers(
-        pa.large_string(),
-        len(chunk),
-        [validity, pa.py_buffer(new_offsets), pa.py_buffer(out)],
-        null_count=chunk.null_count,
-    )
+    return at.rewritten(chunk, new_offsets, out)
 
 
 def _empty_lines(path: Path, encoding: str, header_row: int) -> list[int]:
@@ -688,11 +680,12 @@ def _missing_message(missing: list[str], names: list[str], delim: str | None) ->
     return msg
 
 
-def _arrow_to_text_frame(table: pa.Table, header_to_name: dict[str, str]) -> pd.DataFrame:
+def _arrow_to_text_frame(table: pa.Table, header: _Header) -> pd.DataFrame:
+    """The mapped columns, named by the mapping's headers."""
     data = {}
-    for header, name in header_to_name.items():
-        col = table.column(name).to_pandas()
-        data[header] = col if col.dtype == "str" else col.astype("str")
+    for mapped, i in header.selected.items():
+        col = table.column(header.names[i]).to_pandas()
+        data[mapped] = col if col.dtype == "str" else col.astype("str")
     return pd.DataFrame(data)
 
 
