@@ -111,11 +111,14 @@ def ingest(mapping: SourceMapping, input_dir: Path, default_tz: str) -> SourceRe
         seen = pd.MultiIndex.from_frame(problems[["index", "field"]])
         broken = broken[~pd.MultiIndex.from_frame(broken[["index", "field"]]).isin(seen)]
         more = quarantine_rows(broken, raw, mapping, whole_rows=False)
-        quarantine = (
-            pd.concat([quarantine, more], ignore_index=True)
-            .sort_values(["row", "column"], kind="stable")
-            .reset_index(drop=True)
-        )
+        if quarantine.empty:  # (an empty frame's columns would turn the text to objects)
+            quarantine = more
+        elif len(more):
+            quarantine = (
+                pd.concat([quarantine, more], ignore_index=True)
+                .sort_values(["row", "column"], kind="stable")
+                .reset_index(drop=True)
+            )
         problems = pd.concat([problems, broken], ignore_index=True)
     bad_index = problems["index"].unique()
     keep = np.ones(len(typed), dtype=bool)

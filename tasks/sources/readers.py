@@ -301,27 +301,29 @@ def sniff_delimiter(header: str) -> str:
 def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> RawFile:
     data = _map(path)
     fingerprint = Fingerprint(data)
-    # The whole file's encoding is checked on the other core while Arrow reads it as bytes in
-    # the encoding its first block suggests, one record per line (the usual case). When the
-    # check disagrees, or a line is not one record (an empty or irregular line, a value
-    # spanning lines), the file is read again, carefully, and its line breaks counted.
+    # The whole file's encoding is checked and its line breaks counted on the other core while
+    # Arrow reads it as bytes in the encoding its first block suggests (the usual case). It
+    # is read again, carefully, when the check disagrees or a line is not one record: an
+    # irregular or empty line, or a value spanning lines (Arrow follows a quote across line
+    # breaks even when told values hold none: a quote left unclosed swallows records).
     with ThreadPoolExecutor(max_workers=1) as pool:
-        checking = pool.submit(_encoding, path, data, encoding)
+        checking = pool.submit(_check_bytes, path, data, encoding)
         guess = _likely_encoding(data, encoding)
         early = _read_bytes(path, data, guess, headers, delimiter) if guess else None
-        enc = checking.result()
-    if early is not None and guess == enc:
-        if isinstance(early, SourceFileError):
-            raise early
+        enc, newlines = checking.result()
+    if isinstance(early, SourceFileError) and guess == enc:
+        raise early
+    if (
+        isinstance(early, _Bytes)
+        and guess == enc
+        and newlines == early.header.row + early.table.num_rows
+    ):
         header = early.header
         frame = _arrow_to_text_frame(_decoded(early.table, enc), header)
         rows = np.arange(header.row + 1, header.row + 1 + len(frame), dtype=np.int64)
         return RawFile(path, frame, rows, "csv", enc, header.delimiter, fingerprint, typed=False)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        counting = pool.submit(_newlines, data)
-        header = _header(path, data, enc, headers, delimiter)
-        table, irregular = _read_table(path, data, enc, header)
-        newlines = None if enc.startswith("utf-16") else counting.result()
+    header = _header(path, data, enc, headers, delimiter)
+    table, irregular = _read_table(path, data, enc, header)
     frame = _arrow_to_text_frame(table, header)
     header_row, delim = header.row, header.delimiter
     # Spreadsheet row numbers: each record is one line (a value with a line break shifts this);
@@ -345,6 +347,12 @@ def _read_csv(path: Path, headers: list[str], encoding: str, delimiter: str) -> 
     if newlines is None or newlines > records:
         raw.suspect = _runaway_quotes(frame, delim, len(header.names))
     return raw
+
+
+def _check_bytes(path: Path, data: mmap.mmap | bytes, declared: str) -> tuple[str, int | None]:
+    """The file's encoding (checked over the whole file) and its line breaks."""
+    enc = _encoding(path, data, declared)
+    return enc, None if enc.startswith("utf-16") else _newlines(data)
 
 
 def _likely_encoding(data: mmap.mmap | bytes, declared: str) -> str | None:

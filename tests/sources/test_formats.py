@@ -273,3 +273,33 @@ def test_a_ragged_row_in_a_cp1252_file_is_quarantined_as_written(tmp_path: Path)
     assert list(result.quarantine["value"]) == ["Invoice;F-9;C9;Crédito;extra"]
     assert "Señor Pérez SL" in set(result.accepted["customer_type"])
     assert result.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_quote_left_unclosed_is_caught_on_the_fast_path(tmp_path: Path) -> None:
+    # Arrow follows a quote across line breaks even when told values hold none, so such a
+    # file reads without error; the line count sends it down the careful path, which reports
+    # the cell that swallowed whole records.
+    lines = [",".join(ERP_HEADERS)]
+    lines.append("Invoice,F-1,C1,Retail,2026-09-01,2026-10-01,10.00,10.00,,EUR,Open")
+    lines.append('Invoice,F-2,C1,"Retail,2026-10-15,2026-11-14,20.00,20.00,,EUR,Open')
+    lines.append("Invoice,F-3,C2,Retail,2026-10-16,2026-11-15,30.00,30.00,,EUR,Open")
+    lines.append('Invoice,F-4,C2,Señor",2026-10-02,2026-11-01,40.00,40.00,,MXN,Open')
+    lines.append("Invoice,F-5,C3,Retail,2026-10-03,2026-11-02,50.00,50.00,,USD,Open")
+    (tmp_path / "erp_open_items.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = ingest(load_mapping("erp_open_items", Settings()), tmp_path, "Europe/Madrid")
+    swallowed = result.quarantine[result.quarantine["column"] == "Customer Type"]
+    assert list(swallowed["row"]) == [3]
+    assert swallowed["reason"].str.contains("quote left unclosed").all()
+    assert result.rows_read == result.rows_accepted + result.rows_quarantined
+    assert list(result.accepted["doc_number"]) == ["F-1", "F-5"]
+
+
+def test_quarantine_columns_keep_their_types_when_only_a_row_rule_fails(tmp_path: Path) -> None:
+    lines = [",".join(ERP_HEADERS)]
+    lines.append("Invoice,F-1,C1,Retail,2026-09-01,,10.00,10.00,,EUR,Open")
+    lines.append("Invoice,F-2,C1,Retail,2026-09-01,2026-10-01,10.00,10.00,,EUR,Open")
+    (tmp_path / "erp_open_items.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = ingest(load_mapping("erp_open_items", Settings()), tmp_path, "Europe/Madrid")
+    assert list(result.quarantine["reason"]) == ["invoice without a due date"]
+    assert result.quarantine["row"].dtype == "int64"
+    assert result.quarantine["column"].dtype == "str"
