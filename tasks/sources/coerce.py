@@ -167,14 +167,18 @@ def _by_distinct(
 ) -> pa.ChunkedArray | pa.Array:
     """Apply `lookup` once per distinct value (exports repeat the same few words), then spread
     the answers over the cells (one pass of Arrow's hashing finds both)."""
-    encoded = pc.dictionary_encode(t)
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
+    encoded = _dictionary(t)
     keys = encoded.dictionary.to_pylist()
     if not keys:
         return pa.nulls(len(t), type=out)
     answers = pa.array([lookup(u) for u in keys], type=out)
     return pc.take(answers, encoded.indices)
+
+
+def _dictionary(t: pa.ChunkedArray | pa.Array) -> pa.DictionaryArray:
+    """The column dictionary-encoded, as one array (its chunks share one dictionary)."""
+    encoded = pc.dictionary_encode(t)
+    return encoded.combine_chunks() if isinstance(encoded, pa.ChunkedArray) else encoded
 
 
 def _no(n: int) -> pd.Series:
@@ -567,9 +571,7 @@ def _few_distinct(t: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array] 
 def _distinct(t: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array]:
     """Each cell's position among the column's distinct values (-1 where empty), and those
     values (one pass of Arrow's hashing)."""
-    encoded = pc.dictionary_encode(t)
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
+    encoded = _dictionary(t)
     positions = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
     return positions.astype(np.intp, copy=False), encoded.dictionary
 

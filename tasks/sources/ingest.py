@@ -334,7 +334,7 @@ def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame
     # Exact comparison (Arrow's dictionary codes) only among the rows whose key hash repeats.
     # A repeated key repeats its last part (the number of a typed document number, the id
     # of a plain key): hashing that part alone finds every suspect.
-    suspects = _hash_repeats(parts[-1:])
+    suspects = _hash_repeats(parts[-1])
     if suspects is None:
         suspects = np.arange(len(parts[0]))
     elif not len(suspects):
@@ -412,23 +412,16 @@ def _codes(keys: pyarrow.Array) -> np.ndarray:
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _hash_repeats(parts: list[pyarrow.Array]) -> np.ndarray | None:
-    """Rows whose key hashes like another row's (a row with an empty part has no key): each
-    part hashed with numpy (`_hashes`), the parts' hashes mixed, and the hashes sorted (an
-    Arrow hash table over millions of distinct ids costs several times more). None when a part
-    comes in too many lengths."""
-    valid = np.ones(len(parts[0]), dtype=bool)
-    hashes = np.zeros(len(parts[0]), dtype=np.uint64)
-    for part in parts:
-        if len(part) == 0 or part.null_count == len(part):
-            return np.empty(0, dtype=np.int64)
-        hashed = _hashes(part)
-        if hashed is None:
-            return None
-        valid &= part.is_valid().to_numpy(zero_copy_only=False)
-        hashes = (hashes ^ hashed) * _MIX
-        hashes ^= hashes >> np.uint64(29)
-    present = np.flatnonzero(valid)
+def _hash_repeats(part: pyarrow.Array) -> np.ndarray | None:
+    """Rows whose `part` of the key hashes like another row's (an empty cell has no key):
+    hashed with numpy (`_hashes`) and sorted (an Arrow hash table over millions of distinct
+    ids costs several times more). None when the part comes in too many lengths."""
+    if len(part) == 0 or part.null_count == len(part):
+        return np.empty(0, dtype=np.int64)
+    hashes = _hashes(part)
+    if hashes is None:
+        return None
+    present = np.flatnonzero(part.is_valid().to_numpy(zero_copy_only=False))
     ordered = np.sort(hashes[present])
     repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
     if not len(repeated):
