@@ -440,8 +440,10 @@ def datetime_column(t: pa.ChunkedArray, formats: list[str], tz: str) -> Parsed:
     present = _valid(t)
     aware = at.to_mask(pc.ends_with(t, "Z"))
     if not aware.all():  # only cells not ending in Z can carry a numeric offset
-        other = ~aware
-        aware[other] = at.to_mask(pc.match_substring_regex(t.filter(pa.array(other)), _OFFSET))
+        other = ~aware & _sign_near_end(t)
+        if other.any():
+            found = pc.match_substring_regex(t.filter(pa.array(other)), _OFFSET)
+            aware[other] = at.to_mask(found)
     if aware.all():
         out = _parse_chain(t, formats, utc=True)
     elif aware.any():
@@ -459,6 +461,29 @@ def datetime_column(t: pa.ChunkedArray, formats: list[str], tz: str) -> Parsed:
         out[naive] = utc.tz_localize(None).to_numpy(dtype="datetime64[us]")
     values = pd.Series(out).dt.tz_localize("UTC")
     return Parsed(values, pd.Series(present & np.isnat(out)), "unparseable date")
+
+
+def _sign_near_end(t: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Cells that may end in a numeric UTC offset (+hh:mm, -hhmm): a sign 5 or 6 bytes from
+    the end, or a character past ASCII (digits of other scripts are longer). Two byte lookups
+    per cell, so the offset pattern runs only on these (on every cell it costs 100 ns each)."""
+    out = []
+    for chunk in t.chunks if isinstance(t, pa.ChunkedArray) else [t]:
+        offsets = value_offsets(chunk)
+        if chunk.buffers()[2] is None or offsets[-1] == offsets[0]:
+            out.append(np.zeros(len(chunk), dtype=bool))
+            continue
+        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
+        if (data[offsets[0] : offsets[-1]] >= 0x80).any():
+            out.append(np.ones(len(chunk), dtype=bool))
+            continue
+        ends, lengths = offsets[1:], np.diff(offsets)
+        sign = np.zeros(len(chunk), dtype=bool)
+        for back in (5, 6):
+            byte = data.take(ends - back, mode="clip")
+            sign |= ((byte == ord("+")) | (byte == ord("-"))) & (lengths >= back)
+        out.append(sign)
+    return np.concatenate(out) if out else np.zeros(0, dtype=bool)
 
 
 def date_column(t: pa.ChunkedArray, formats: list[str]) -> Parsed:
@@ -691,18 +716,18 @@ def _fill_fixed(t: pa.ChunkedArray, todo: np.ndarray, out: np.ndarray, layouts: 
         scratch = np.empty((width, max(int(np.count_nonzero(m)) for _, m in picked)), np.uint8)
 
         def blocks(
-            picked: list = picked, scratch: np.ndarray = scratch
+            positions: list[int], picked: list = picked, scratch: np.ndarray = scratch
         ) -> Iterator[tuple[slice, np.ndarray]]:
-            """The cells a chunk at a time, one row per character position, gathered straight
-            from Arrow's buffers into one small reused block (the whole column laid out so
-            would be width x cells of fresh memory)."""
+            """The cells a chunk at a time, one row per character position asked for, gathered
+            straight from Arrow's buffers into one small reused block (the whole column laid
+            out so would be width x cells of fresh memory)."""
             done = 0
             for chunk, mask in picked:
                 chars = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
                 where = value_offsets(chunk)[:-1][mask]
-                block = scratch[:, : len(where)]
-                for i in range(len(scratch)):
-                    np.take(chars[i:], where, out=block[i])
+                block = scratch[: len(positions), : len(where)]
+                for row, i in enumerate(positions):
+                    np.take(chars[i:], where, out=block[row])
                 yield slice(done, done + len(where)), block
                 done += len(where)
 
@@ -738,75 +763,87 @@ def _fill_fixed(t: pa.ChunkedArray, todo: np.ndarray, out: np.ndarray, layouts: 
 
 
 def _read_layout(
-    blocks: Callable[[], Iterator[tuple[slice, np.ndarray]]],
+    blocks: Callable[[list[int]], Iterator[tuple[slice, np.ndarray]]],
     n: int,
     layout: str,
     cast: Callable[[np.ndarray, str | None], bool],
     put: Callable[[np.ndarray, np.ndarray], None],
 ) -> None:
-    """Read `n` fixed-width cells: `blocks()` gives them a slice at a time, one row per
-    character position. The valid ones go to `cast(ok, zone)` (Arrow's cast, for ISO
-    spellings) or, digit by digit, to `put(timestamps, ok)`."""
+    """Read `n` fixed-width cells: `blocks(positions)` gives them a slice at a time, one row
+    per character position asked for. The valid ones go to `cast(ok, zone)` (Arrow's cast, for
+    ISO spellings) or, digit by digit, to `put(timestamps, ok)`."""
     digit_at = [i for i, c in enumerate(layout) if c in _FIELDS]
     literal_at = [i for i, c in enumerate(layout) if c not in _FIELDS]
     expected = np.frombuffer(layout.encode(), dtype=np.uint8)[literal_at][:, None]
-    ordinal = layout.startswith("YYYY-")  # ISO: only the year is read before Arrow's cast
-    if ordinal and layout.endswith("Z"):
-        # Timestamps in UTC are usually all well formed: Arrow's cast takes them at once,
-        # without the digits being checked first. Arrow reads the other ISO spellings it
-        # accepts at this width (a space for the T) as the instants pandas gives them.
-        if cast(np.ones(n, dtype=bool), "UTC"):
-            return
-        ordinal = False  # some cell is not (an impossible date): all are read digit by digit
+    ordinal = layout.startswith("YYYY-")  # ISO: only the date is read before Arrow's cast
     ok = np.ones(n, dtype=bool)
     fields: dict[str, np.ndarray] = {}
 
-    def read(which: str, check: bool) -> None:
-        """Accumulate the digits of the fields in `which`; with `check`, set `ok`."""
+    def read(which: str, whole: bool) -> None:
+        """Accumulate the digits of the fields in `which` and mark in `ok` the cells whose
+        digits there are digits; with `whole`, every position is checked (digits and the
+        layout's literal characters)."""
+        wanted = [i for i in digit_at if layout[i] in which]
+        positions = sorted({*digit_at, *literal_at}) if whole else wanted
+        rows = {i: row for row, i in enumerate(positions)}
+        checked = [rows[i] for i in digit_at] if whole else list(range(len(wanted)))
+        literal_rows = [rows[i] for i in literal_at] if whole else []
         for f in which:
-            fields.setdefault(f, np.zeros(n, dtype=np.int32))
-        for part, block in blocks():
-            digits = block[digit_at] - np.uint8(48)  # wraps around below '0'
-            if check:
-                valid = (digits <= 9).all(axis=0)
-                if literal_at:
-                    valid &= (block[literal_at] == expected).all(axis=0)
-                ok[part] = valid
-            for row, i in enumerate(digit_at):
-                if layout[i] in which:
-                    fields[layout[i]][part] *= 10
-                    fields[layout[i]][part] += digits[row]
+            fields[f] = np.zeros(n, dtype=np.int32)
+        for part, block in blocks(positions):
+            digits = block[checked] - np.uint8(48)  # wraps around below '0'
+            valid = (digits <= 9).all(axis=0)
+            if literal_rows:
+                valid &= (block[literal_rows] == expected).all(axis=0)
+            ok[part] &= valid
+            for i in wanted:
+                fields[layout[i]][part] *= 10
+                fields[layout[i]][part] += block[rows[i]] - np.uint8(48)
 
-    present = "".join(dict.fromkeys(layout[i] for i in digit_at))
-    read("Y" if ordinal else present, check=True)
-    year = fields["Y"]
-    ok &= (year >= 1900) & (year <= 2200)
+    def calendar() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Clear in `ok` the dates that do not exist (30 February, month 13, year 20250); the
+        year's row in _YEARS, the month from 0 and whether the year is a leap year. The
+        calendar is looked up, not computed (each step of the arithmetic would be another
+        column-sized array); cells that are no date read clipped garbage."""
+        year, month, day = fields["Y"], fields["M"], fields["D"]
+        valid = (year >= 1900) & (year <= 2200)
+        valid &= (month >= 1) & (month <= 12) & (day >= 1)
+        y = year - np.int32(_YEARS[0])
+        np.clip(y, 0, len(_YEARS) - 1, out=y)
+        m = np.clip(month, 1, 12)
+        m -= 1
+        leap = _LEAP[y]
+        valid &= day <= _MONTH_DAYS[m] + ((month == 2) & leap)
+        np.logical_and(ok, valid, out=ok)
+        return y, m, leap
+
+    if ordinal:
+        # ISO spellings. Timestamps in UTC are usually all well formed: Arrow's cast takes them
+        # at once, without a digit being looked at. Otherwise the date's digits find the cells
+        # that are no date (30 February) and Arrow's cast (which refuses 31/04, 24:00, :60 like
+        # pandas) reads the others in one go; only a group holding a cell it still refuses is
+        # read digit by digit below. Arrow reads the other ISO spellings it accepts at this
+        # width (a space for the T) as the instants pandas gives them.
+        zone = "UTC" if layout.endswith("Z") else None
+        if zone and cast(np.ones(n, dtype=bool), zone):
+            return
+        read("YMD", whole=zone is None)
+        calendar()
+        if not ok.any() or cast(ok, zone):
+            return
+        ok[:] = True
+    read("".join(dict.fromkeys(layout[i] for i in digit_at)), whole=True)
+    y, m, leap = calendar()
     if not ok.any():
         return
-    if ordinal:
-        # ISO spellings: Arrow's cast (which refuses 31/04, 24:00, :60 like pandas) reads the
-        # well-formed cells in one go; only a group holding an impossible date is read below.
-        if cast(ok, "UTC" if layout.endswith("Z") else None):
-            return
-        read(present.replace("Y", ""), check=False)
     zero = np.int32(0)
-    month, day = fields["M"], fields["D"]
     hour, minute, second = (fields.get(f, zero) for f in "hms")
-    ok &= (month >= 1) & (month <= 12) & (day >= 1)
     if "h" in fields:
         ok &= (hour <= 23) & (minute <= 59) & (second <= 59)
-    # Valid cells have years in _YEARS: the calendar is looked up, not computed (each step of
-    # the arithmetic would be another column-sized array); other cells read clipped garbage.
-    y = year - np.int32(_YEARS[0])
-    np.clip(y, 0, len(_YEARS) - 1, out=y)
-    m = np.clip(month, 1, 12)
-    m -= 1
-    leap = _LEAP[y]
-    ok &= day <= _MONTH_DAYS[m] + ((month == 2) & leap)
     days = _YEAR_START[y]
     m += leap * np.int32(12)
     days += _MONTH_START[m]
-    days += day
+    days += fields["D"]
     days -= 1
     micros = days.astype(np.int64)
     micros *= 86400

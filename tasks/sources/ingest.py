@@ -477,11 +477,10 @@ def _keep_rows(typed: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     originals."""
     if keep.all():
         return typed
-    mask = pyarrow.array(keep)
 
     def kept(col: pd.Series) -> pd.Series:
         if col.dtype == "str":
-            return at.to_series(pc.filter(at.arrow(col), mask), None).astype("str")
+            return at.to_series(_filtered(at.arrow(col), keep), None).astype("str")
         return pd.Series(col.array[keep])
 
     # Arrow's filter and numpy's masking release the GIL: filter the columns on all cores.
@@ -490,6 +489,38 @@ def _keep_rows(typed: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
         futures = [pool.submit(kept, typed.pop(name)) for name in names]
         columns = dict(zip(names, (f.result() for f in futures), strict=True))
     return pd.DataFrame(columns, index=pd.RangeIndex(int(keep.sum())))
+
+
+def _filtered(text: pyarrow.ChunkedArray, keep: np.ndarray) -> pyarrow.ChunkedArray:
+    """The cells of `keep`, chunk by chunk. Arrow filters text with empty cells 2-3x slower
+    than without (a branch per cell): the text and the empty-cell bitmap are filtered apart
+    and put back together."""
+    chunks, start = [], 0
+    for chunk in text.chunks:
+        stop = start + len(chunk)
+        mask = pyarrow.array(keep[start:stop])
+        start = stop
+        if not chunk.null_count:
+            chunks.append(chunk.filter(mask))
+            continue
+        buffers = chunk.buffers()
+        dense = pyarrow.Array.from_buffers(
+            chunk.type, len(chunk), [None, *buffers[1:]], null_count=0, offset=chunk.offset
+        )
+        cells, valid = dense.filter(mask), chunk.is_valid().filter(mask)
+        if cells.offset != valid.offset:  # (both 0 in every Arrow so far)
+            chunks.append(chunk.filter(mask))
+            continue
+        chunks.append(
+            pyarrow.Array.from_buffers(
+                chunk.type,
+                len(cells),
+                [valid.buffers()[1], *cells.buffers()[1:]],
+                null_count=len(valid) - valid.true_count,
+                offset=cells.offset,
+            )
+        )
+    return pyarrow.chunked_array(chunks, text.type)
 
 
 def quarantine_rows(

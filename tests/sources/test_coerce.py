@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -293,3 +294,22 @@ def test_amounts_in_cents_read_as_the_text_reads(
     got = coerce._numbers(t, decimal, present)
     expected = coerce._written_numbers(t, decimal, present)
     assert got.tobytes() == expected.tobytes()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet="0123456789+-: TZ٣", max_size=14)
+        | st.sampled_from(["2026-10-03T16:22:05+02:00", "2026-10-03 16:22-0300", "2026-10-03"]),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_the_offset_pattern_runs_on_every_cell_that_may_carry_one(cells: list[str]) -> None:
+    # The UTC-offset pattern is only run on the cells with a sign where an offset's would be
+    # (or a non-ASCII character): every cell it matches must be among them.
+    t = pa.chunked_array([cells[: len(cells) // 2], cells[len(cells) // 2 :]], pa.large_string())
+    matches = pc.match_substring_regex(t, coerce._OFFSET).to_numpy(zero_copy_only=False)
+    may = coerce._sign_near_end(t)
+    assert len(may) == len(cells)
+    assert not (matches & ~may).any()
