@@ -38,33 +38,45 @@ def measure(mode: str, folder: Path, sources: list[str]) -> dict:
         # As the daily flow runs it: two sources at a time (ThreadPoolTaskRunner(max_workers=2)).
         from concurrent.futures import ThreadPoolExecutor
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with ThreadPoolExecutor(max_workers=2) as pool:
             results = list(pool.map(lambda m: ingest(m, folder, settings.timezone), mappings))
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         rows = sum(r.rows_read for r in results)
         del results
-        return {"mode": mode, "rows": rows, "seconds": seconds, "peak_mb": peak_mb(), "sources": {}}
+        return {
+            "mode": mode,
+            "rows": rows,
+            "seconds": seconds,
+            "cpu": cpu,
+            "peak_mb": peak_mb(),
+            "sources": {},
+        }
     per_source = {}
     t_all = time.perf_counter()
     for m in mappings:
         path = locate(m, folder)
-        t0 = time.perf_counter()
         if mode == "bare":
             # The bare read is told the encoding and delimiter (pyarrow cannot sniff them).
             enc = sniff_file(path).encoding
             with path.open(encoding=enc) as fh:
                 delim = sniff_delimiter(fh.readline())
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             frame = pd.read_csv(path, engine="pyarrow", sep=delim, encoding=enc)
             rows, quarantined = len(frame), 0
         else:
+            t0, c0 = time.perf_counter(), time.process_time()
             result = ingest(m, folder, settings.timezone)
             rows, quarantined = result.rows_read, result.rows_quarantined
             assert rows == result.rows_accepted + quarantined
             frame = result.accepted
-        seconds = time.perf_counter() - t0
-        per_source[m.name] = {"rows": rows, "seconds": seconds, "quarantined": quarantined}
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+        per_source[m.name] = {
+            "rows": rows,
+            "seconds": seconds,
+            "cpu": cpu,
+            "quarantined": quarantined,
+        }
         del frame  # free before the next file
         if mode != "bare":
             del result  # the result holds the accepted frame too
@@ -107,6 +119,7 @@ def main() -> None:
     # Totals are sums over the files (the bare read's sniffing of encoding/delimiter excluded).
     for r in (bare, full):
         r["seconds"] = sum(s["seconds"] for s in r["sources"].values())
+        r["cpu"] = sum(s["cpu"] for s in r["sources"].values())
     print(
         f"\nIngestion of {folder.name} ({rows:,} rows in {len(SOURCES)} files),"
         f" best of {args.repeat}"
@@ -126,6 +139,10 @@ def main() -> None:
         f"{'all':<26}{rows:>11,}{bare['seconds']:>9.2f}{full['seconds']:>9.2f}"
         f"{rows / bare['seconds']:>14,.0f}{rows / full['seconds']:>14,.0f}"
         f"{bare['seconds'] / full['seconds']:>7.2f}"
+    )
+    print(
+        f"CPU time (both cores, of the runs above): bare {bare['cpu']:.2f} s, "
+        f"full {full['cpu']:.2f} s, ratio {bare['cpu'] / full['cpu']:.2f}"
     )
     print(f"peak RSS: bare {bare['peak_mb']:,.0f} MB, full {full['peak_mb']:,.0f} MB")
     print(

@@ -143,7 +143,8 @@ class SourceFile(Base):
     source: Mapped[str] = mapped_column(sa.String(100))
     kind: Mapped[str] = mapped_column(sa.String(50))
     path: Mapped[str] = mapped_column(sa.String(1024))
-    sha256: Mapped[str] = mapped_column(sa.String(64))
+    # "blake3:<hex>" (rows before migration 0008: "sha256:<hex>").
+    digest: Mapped[str] = mapped_column(sa.String(80))
     file_format: Mapped[str] = mapped_column(sa.String(20))
     # Text exports only: XLSX and Parquet carry typed cells, not an encoding (nullable since 0003).
     encoding: Mapped[str | None] = mapped_column(sa.String(50))

@@ -111,11 +111,11 @@ def _chunk_needs_trim(arr: pa.Array) -> bool:
         flagged |= _WS_LAST[last]
     flagged |= ends == starts
     if arr.null_count:
-        flagged &= arr.is_valid().to_numpy(zero_copy_only=False)
+        flagged &= at.valid(arr)
     if not flagged.any():
         return False
     # Exactly, on the flagged cells only: would trimming shorten or empty any of them?
-    sub = arr.filter(pa.array(flagged))
+    sub = arr.filter(at.from_mask(flagged))
     before = pc.binary_length(sub)
     after = pc.binary_length(pc.utf8_trim_whitespace(sub))
     return bool(pc.any(pc.or_(pc.not_equal(before, after), pc.equal(after, 0))).as_py())
@@ -130,7 +130,7 @@ def value_offsets(arr: pa.Array) -> np.ndarray:
 
 
 def _valid(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return arr.is_valid().to_numpy(zero_copy_only=False)
+    return at.valid(arr)
 
 
 def _only(t: pa.ChunkedArray | pa.Array, keep: np.ndarray) -> pa.ChunkedArray:
@@ -140,7 +140,7 @@ def _only(t: pa.ChunkedArray | pa.Array, keep: np.ndarray) -> pa.ChunkedArray:
         stop = start + len(chunk)
         bits = keep[start:stop]
         if chunk.null_count:
-            bits = bits & chunk.is_valid().to_numpy(zero_copy_only=False)
+            bits = bits & at.valid(chunk)
         # The validity bitmap counts from the buffers' start: pad it by the chunk's offset.
         padded = np.concatenate([np.zeros(chunk.offset, dtype=bool), bits])
         validity = pa.py_buffer(np.packbits(padded, bitorder="little"))
@@ -264,7 +264,7 @@ def number_column(t: pa.ChunkedArray, decimal: str) -> Parsed:
         # empty slot as on a value, so only the filled cells are read (each cell is read on
         # its own, so the numbers are the same).
         numbers = np.full(n, np.nan)
-        filled = t.filter(pa.array(present))
+        filled = t.filter(at.from_mask(present))
         numbers[present] = _numbers(filled, decimal, np.ones(len(filled), dtype=bool))
     else:
         numbers = _numbers(t, decimal, present)
@@ -280,7 +280,7 @@ def _numbers(t: pa.ChunkedArray, decimal: str, present: np.ndarray) -> np.ndarra
         return _written_numbers(t, decimal, present)
     left = present & ~done
     if left.any():
-        numbers[left] = _written_numbers(t.filter(pa.array(left)), decimal, left[left])
+        numbers[left] = _written_numbers(t.filter(at.from_mask(left)), decimal, left[left])
     return numbers
 
 
@@ -295,8 +295,8 @@ def _written_numbers(t: pa.ChunkedArray, decimal: str, present: np.ndarray) -> n
         return _plain_numbers(t, decimal)
     numbers = np.full(len(t), np.nan)
     if plain.any():
-        numbers[plain] = _plain_numbers(t.filter(pa.array(plain)), decimal)
-    numbers[rest] = _any_numbers(t.filter(pa.array(rest)), decimal)
+        numbers[plain] = _plain_numbers(t.filter(at.from_mask(plain)), decimal)
+    numbers[rest] = _any_numbers(t.filter(at.from_mask(rest)), decimal)
     return numbers
 
 
@@ -345,7 +345,7 @@ def _cents(t: pa.ChunkedArray, decimal: str) -> tuple[np.ndarray, np.ndarray]:
     # Too short or too long for any layout: width 0 (empty cells too).
     widths[(widths < 4) | (widths > _MAX_WIDTH)] = 0
     if whole.null_count:
-        widths[~whole.is_valid().to_numpy(zero_copy_only=False)] = 0
+        widths[~at.valid(whole)] = 0
     negative = chars.take(starts, mode="clip") == ord("-")
     grouped = chars.take(starts + widths - 7, mode="clip") == thousands
     grouped &= widths >= 7
@@ -442,7 +442,7 @@ def datetime_column(t: pa.ChunkedArray, formats: list[str], tz: str) -> Parsed:
     if not aware.all():  # only cells not ending in Z can carry a numeric offset
         other = ~aware & _sign_near_end(t)
         if other.any():
-            found = pc.match_substring_regex(t.filter(pa.array(other)), _OFFSET)
+            found = pc.match_substring_regex(t.filter(at.from_mask(other)), _OFFSET)
             aware[other] = at.to_mask(found)
     if aware.all():
         out = _parse_chain(t, formats, utc=True)
@@ -456,7 +456,7 @@ def datetime_column(t: pa.ChunkedArray, formats: list[str], tz: str) -> Parsed:
         out = np.full(n, _NAT)
     naive = present & ~aware
     if naive.any():
-        local = pd.DatetimeIndex(_parse_chain(t.filter(pa.array(naive)), formats, utc=False))
+        local = pd.DatetimeIndex(_parse_chain(t.filter(at.from_mask(naive)), formats, utc=False))
         utc = local.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward").tz_convert("UTC")
         out[naive] = utc.tz_localize(None).to_numpy(dtype="datetime64[us]")
     values = pd.Series(out).dt.tz_localize("UTC")
@@ -569,7 +569,7 @@ def _parse_chain(t: pa.ChunkedArray, formats: list[str], utc: bool) -> np.ndarra
         # Mostly empty (the promised dates of the few promises): the filled cells only.
         filled = _valid(t)
         out = np.full(len(t), _NAT)
-        out[filled] = _parse_chain(t.filter(pa.array(filled)), formats, utc)
+        out[filled] = _parse_chain(t.filter(at.from_mask(filled)), formats, utc)
         return out
     distinct = _few_distinct(t)
     if distinct is None:
@@ -634,7 +634,7 @@ def _parse_cells(t: pa.ChunkedArray | pa.Array, formats: list[str], utc: bool) -
             todo = before
     if todo.any():
         rows = np.flatnonzero(todo)
-        cells = str_column(t.filter(pa.array(todo)), len(rows))
+        cells = str_column(t.filter(at.from_mask(todo)), len(rows))
         cells.index = pd.Index(rows)
         parsed = _parse_with_pandas(cells, formats, utc)
         out[rows] = parsed.to_numpy(dtype="datetime64[us]") if not utc else _naive_utc(parsed)
@@ -655,9 +655,9 @@ def _plain_dates_only(t: pa.ChunkedArray, todo: np.ndarray) -> bool:
     """No cell left for pandas' ISO parser has more than a date (so none carries an offset)."""
     if not todo.any():
         return True
-    left = t.filter(pa.array(todo))
+    left = t.filter(at.from_mask(todo))
     iso = at.to_mask(pc.match_substring_regex(left, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"))
-    longer = pc.greater(pc.binary_length(left), 10).to_numpy(zero_copy_only=False)
+    longer = at.to_mask(pc.greater(pc.binary_length(left), 10))
     return not (iso & longer).any()
 
 

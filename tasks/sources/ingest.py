@@ -43,7 +43,7 @@ class SourceResult:
     file_format: str
     encoding: str | None
     delimiter: str | None
-    sha256: str
+    digest: str  # "blake3:<hex>" of the file (readers.file_digest)
     rows_read: int
     rows_quarantined: int  # distinct rows with at least one quarantine line
     accepted: pd.DataFrame  # Cadencia's fields, typed, plus source/system/source_row
@@ -147,7 +147,7 @@ def ingest(mapping: SourceMapping, input_dir: Path, default_tz: str) -> SourceRe
         file_format=raw.file_format,
         encoding=raw.encoding,
         delimiter=raw.delimiter,
-        sha256=raw.fingerprint.sha256,
+        digest=raw.fingerprint.digest,
         rows_read=rows_read,
         rows_quarantined=quarantined,
         accepted=accepted,
@@ -421,7 +421,7 @@ def _hash_repeats(part: pyarrow.Array) -> np.ndarray | None:
     hashes = _hashes(part)
     if hashes is None:
         return None
-    present = np.flatnonzero(part.is_valid().to_numpy(zero_copy_only=False))
+    present = np.flatnonzero(at.valid(part))
     ordered = np.sort(hashes[present])
     repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
     if not len(repeated):
@@ -434,7 +434,7 @@ def _hashes(keys: pyarrow.Array) -> np.ndarray | None:
     64-bit words and mixed with numpy. None when the keys come in too many lengths."""
     offsets = coerce.value_offsets(keys)
     lengths = np.diff(offsets)
-    valid = keys.is_valid().to_numpy(zero_copy_only=False)
+    valid = at.valid(keys)
     sizes = np.flatnonzero(np.bincount(lengths[valid]))
     if len(sizes) > 16:
         return None
@@ -450,7 +450,7 @@ def _hashes(keys: pyarrow.Array) -> np.ndarray | None:
             # (ids of one length, the usual case): read them in place instead of filtering.
             start, buffer = offsets[0], keys.buffers()[2]
         else:
-            group = keys.filter(pyarrow.array(take))
+            group = keys.filter(at.from_mask(take))
             start, buffer = coerce.value_offsets(group)[0], group.buffers()[2]
         data = np.frombuffer(buffer, dtype=np.uint8)[start : start + count * size]
         if size % 8:  # pad each key with zero bytes to whole words
@@ -498,7 +498,7 @@ def _filtered(text: pyarrow.ChunkedArray, keep: np.ndarray) -> pyarrow.ChunkedAr
     chunks, start = [], 0
     for chunk in text.chunks:
         stop = start + len(chunk)
-        mask = pyarrow.array(keep[start:stop])
+        mask = at.from_mask(keep[start:stop])
         start = stop
         if not chunk.null_count:
             chunks.append(chunk.filter(mask))

@@ -46,7 +46,7 @@ def record_ingestion(
             source=r.source,
             kind=r.kind,
             path=str(r.path),
-            sha256=r.sha256,
+            digest=r.digest,
             file_format=r.file_format,
             encoding=r.encoding,
             delimiter=r.delimiter,

@@ -234,7 +234,7 @@ def _one_of(values: list[str], error: str) -> pa.Check:
 
     def test(s: pd.Series) -> pd.Series:
         found = pc.is_in(at.arrow(s), value_set=allowed, skip_nulls=False)
-        return pd.Series(found.to_numpy(zero_copy_only=False), index=s.index)
+        return pd.Series(at.to_mask(found), index=s.index)
 
     return pa.Check(test, element_wise=False, ignore_na=False, error=error)
 

@@ -84,6 +84,38 @@ def test_downgrade_to_base_then_upgrade(ledger_url: str) -> None:
     assert current_revision(ledger_url) == head_revision()
 
 
+def test_file_digests_recorded_before_blake3_keep_their_sha256(ledger_url: str) -> None:
+    # 0008 renames source_files.sha256 to digest, which names its algorithm.
+    config = alembic_config()
+    sha = "ab" * 32
+    with engine_for(ledger_url).connect() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0007")
+        run_id = conn.execute(
+            sa.text(
+                "INSERT INTO runs (flow, as_of, status) VALUES ('daily', '2026-01-05', 'ok') "
+                "RETURNING id"
+            )
+        ).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO source_files (run_id, source, kind, path, sha256, file_format, "
+                "rows_read, rows_accepted, rows_quarantined) "
+                "VALUES (:run, 'erp', 'open_items', 'erp.csv', :sha, 'csv', 1, 1, 0)"
+            ),
+            {"run": run_id, "sha": sha},
+        )
+        conn.commit()
+        command.upgrade(config, "head")
+        conn.commit()
+        assert conn.execute(sa.text("SELECT digest FROM source_files")).scalar_one() == (
+            f"sha256:{sha}"
+        )
+        command.downgrade(config, "0007")
+        conn.commit()
+        assert conn.execute(sa.text("SELECT sha256 FROM source_files")).scalar_one() == sha
+
+
 def test_concurrent_migrate_on_a_fresh_database(ledger_url: str) -> None:
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []

@@ -28,7 +28,7 @@ def _file(engine: sa.Engine, run_id: int, source: str, read: int, accepted: int)
         source=source,
         kind="contacts",
         path=f"data/samples/{source}.csv",
-        sha256="ab" * 32,
+        digest="blake3:" + "ab" * 32,
         file_format="csv",
         encoding="utf-8",
         delimiter=";",
@@ -49,7 +49,7 @@ def test_run_and_source_files_round_trip(ledger: sa.Engine) -> None:
     counts = run_counts(ledger, run_id)
     assert list(counts["source"]) == ["hubspot_contacts", "salesforce_contacts"]
     assert list(counts["rows_quarantined"]) == [0, 3]
-    assert set(counts.columns) >= {"run_id", "path", "sha256", "delimiter", "rows_read"}
+    assert set(counts.columns) >= {"run_id", "path", "digest", "delimiter", "rows_read"}
     assert run_counts(ledger, 999_999).empty
 
     summary = {"as_of": AS_OF, "rows": np.int64(150), "ok": np.bool_(True), "sources": ["a"]}
@@ -144,7 +144,7 @@ def test_typed_exports_have_no_encoding(ledger: sa.Engine) -> None:
         source="salesforce_contacts",
         kind="contacts",
         path="exports/salesforce_contacts.parquet",
-        sha256="cd" * 32,
+        digest="blake3:" + "cd" * 32,
         file_format="parquet",
         encoding=None,
         delimiter=None,

@@ -85,7 +85,7 @@ def test_source_file_counts_must_add_up(ledger: sa.Engine) -> None:
                 source="erp_open_items",
                 kind="open_items",
                 path="data/erp.csv",
-                sha256="0" * 64,
+                digest="blake3:" + "0" * 64,
                 file_format="csv",
                 encoding="utf-8",
                 rows_read=10,
