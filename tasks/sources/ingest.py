@@ -271,9 +271,21 @@ def parse_fields(
 
 
 def check_column(schema: pa.DataFrameSchema, name: str, values: pd.Series) -> pd.DataFrame:
-    """Run the schema's checks of one column (`name` holds `values`)."""
-    one = pa.DataFrameSchema(columns={name: schema.columns[name]}, coerce=False)
-    return _failures(one, pd.DataFrame({name: values}, copy=False), {})
+    """Run the schema's checks of one column (`name` holds `values`): its not-null rule, then
+    each of its checks through pandera's Check API. Every column check here answers cell by
+    cell, so its output names the failing rows; a container's validate would first build
+    pandera's report of the failure cases, about 10 ms for each column with a failure."""
+    column = schema.columns[name]
+    found = []
+    if not column.nullable:
+        empty = values.isna().to_numpy()
+        if empty.any():
+            found.append(_problems(np.flatnonzero(empty), name, REQUIRED_EMPTY))
+    for check in column.checks:
+        passed = check(values).check_output.to_numpy(dtype=bool)
+        if not passed.all():
+            found.append(_problems(np.flatnonzero(~passed), name, check.error))
+    return _concat(found)
 
 
 def check_rows(schema: pa.DataFrameSchema, kind: str, typed: pd.DataFrame) -> pd.DataFrame:
