@@ -289,37 +289,16 @@ def check_column(schema: pa.DataFrameSchema, name: str, values: pd.Series) -> pd
 
 
 def check_rows(schema: pa.DataFrameSchema, kind: str, typed: pd.DataFrame) -> pd.DataFrame:
-    """Run the schema's row rules (checks across columns) on the whole frame; a failed rule
-    blames the field its kind names for it."""
+    """Run the schema's row rules (checks across columns), like the column checks through
+    pandera's Check API; a failed rule blames the field its kind names for it."""
     blamed = {reason: field for field, reason in KINDS[kind].row_rules.values()}
-    rules = pa.DataFrameSchema(checks=schema.checks, coerce=False)
-    return _failures(rules, row_rule_frame(typed, kind), blamed)
-
-
-def _failures(
-    schema: pa.DataFrameSchema, frame: pd.DataFrame, blamed: dict[str, str]
-) -> pd.DataFrame:
-    """Every failed check as a (row, field, reason)."""
-    try:
-        schema.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        return _failures_to_problems(exc.failure_cases, blamed)
-    return _concat([])
-
-
-def _failures_to_problems(failures: pd.DataFrame, blamed: dict[str, str]) -> pd.DataFrame:
-    failures = failures[failures["index"].notna()]
-    out = pd.DataFrame(
-        {
-            "index": failures["index"].astype(np.int64).to_numpy(),
-            "field": failures["column"].astype(object).to_numpy(),
-            "reason": failures["check"].astype(str).to_numpy(),
-        }
-    )
-    wide = failures["schema_context"].to_numpy() == "DataFrameSchema"
-    out.loc[wide, "field"] = out.loc[wide, "reason"].map(blamed)
-    out["reason"] = out["reason"].replace({"not_nullable": REQUIRED_EMPTY})
-    return out.drop_duplicates(["index", "field", "reason"]).reset_index(drop=True)
+    frame = row_rule_frame(typed, kind)
+    found = []
+    for check in schema.checks:
+        passed = check(frame).check_output.to_numpy(dtype=bool)
+        if not passed.all():
+            found.append(_problems(np.flatnonzero(~passed), blamed[check.error], check.error))
+    return _concat(found)
 
 
 def _export_values_in_reasons(problems: pd.DataFrame, mapping: SourceMapping) -> pd.DataFrame:
