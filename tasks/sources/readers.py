@@ -38,6 +38,7 @@ XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 DELIMITERS = (",", ";", "\t", "|")
 _CHUNK = 8 << 20
+_GUESS = 1 << 20
 
 
 def _block_size(size: int) -> int:
@@ -364,13 +365,14 @@ def _likely_encoding(data: mmap.mmap | bytes, declared: str) -> str | None:
         name = codecs.lookup(declared).name
         utf8 = name == "utf-8" or declared == "utf-8-sig"
         return declared if utf8 or single_byte_table(declared) else None
-    first = bytes(data[:_CHUNK])
+    # A guess, checked over the whole file beside the read: its first MB is enough.
+    first = bytes(data[:_GUESS])
     if first.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in first:
         return None
     # Up to the block's last line break, so no character is cut in two.
-    whole_lines = first[: first.rfind(b"\n") + 1] if len(first) == _CHUNK else first
+    whole_lines = first[: first.rfind(b"\n") + 1] if len(first) == _GUESS else first
     return "utf-8" if _valid_utf8(whole_lines) else "cp1252"
 
 
