@@ -229,13 +229,16 @@ def parse_fields(
         if mapping.kind == "open_items":
             # ERPs disagree on the sign of payments and credit notes (Business Central writes
             # them negative); Cadencia reads their size. A negative invoice is still an error.
-            # (The document type, part of the key, was queued before.)
-            doc_types = futures["doc_type"].result()[0]
-            settling = doc_types.isin(["payment", "credit_note"]).to_numpy()
             values = parsed.values.to_numpy(dtype=np.float64, copy=True)
-            values[settling] = np.abs(values[settling])
+            np.abs(values, out=values, where=settling.result())
             parsed.values = pd.Series(values)
         return finish(name, parsed)
+
+    def settles() -> np.ndarray:
+        """Rows of payments and credit notes (the document type is part of the key, queued
+        before the numbers)."""
+        doc_types = futures["doc_type"].result()[0]
+        return at.to_mask(pc.is_in(at.arrow(doc_types), pyarrow.array(["payment", "credit_note"])))
 
     # Columns are independent and Arrow releases the GIL: trim and parse them on all cores,
     # each column parsed as soon as it is trimmed; numbers wait for the file's decimal
@@ -250,6 +253,8 @@ def parse_fields(
                 coerce.decimal_votes([texts[h].result() for h in number_headers]), raw.delimiter
             )
         )
+        if mapping.kind == "open_items" and numbers:
+            settling = pool.submit(settles)
         futures |= {name: pool.submit(number_field, name, decimal) for name in numbers}
         keyed = None
         if check_key is not None and all(name in futures for name in spec.key):
