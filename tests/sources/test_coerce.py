@@ -314,3 +314,32 @@ def test_the_offset_pattern_runs_on_every_cell_that_may_carry_one(cells: list[st
     may = coerce._sign_near_end(t)
     assert len(may) == len(cells)
     assert not (matches & ~ends_in_z & ~may).any()
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sampled_from(
+        ["Europe/Madrid", "America/Santiago", "Australia/Lord_Howe", "America/St_Johns", "UTC"]
+    ),
+    st.integers(2015, 2030),
+    st.lists(st.integers(0, 366 * 24 * 60), min_size=1, max_size=50),
+)
+def test_wall_times_become_utc_as_pandas_localizes_them(
+    tz: str, year: int, minutes: list[int]
+) -> None:
+    # Every minute of the year's clock changes (and some drawn ones) plus a filler of 20,000
+    # ordinary cells, so the hour table is used: each cell must get pandas' answer, NaT for an
+    # ambiguous time, shifted forward for one that does not exist.
+    start = np.datetime64(f"{year}-01-01T00:00", "us")
+    hours = start + np.arange(366 * 24).astype("timedelta64[h]")
+    offsets = hours - coerce._localized(hours, tz)  # NaT where the hour is ambiguous
+    changed = np.isnat(offsets[1:]) | (offsets[1:] != offsets[:-1])
+    changes = hours[1:][changed]
+    assert tz != "Europe/Madrid" or len(changes) >= 2  # March and October
+    near = [c + np.timedelta64(m, "m") for c in changes for m in range(-150, 150, 7)]
+    drawn = [start + np.timedelta64(m, "m") + np.timedelta64(m % 60, "s") for m in minutes]
+    filler = start + np.arange(20_000).astype("timedelta64[m]") * 26
+    local = np.array([*near, *drawn, np.datetime64("NaT"), *filler], dtype="datetime64[us]")
+    got = coerce.local_to_utc(local, tz)
+    expected = coerce._localized(local, tz)
+    np.testing.assert_array_equal(got, expected)
