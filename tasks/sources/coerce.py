@@ -439,11 +439,13 @@ def datetime_column(t: pa.ChunkedArray, formats: list[str], tz: str) -> Parsed:
     n = len(t)
     present = _valid(t)
     aware = at.to_mask(pc.ends_with(t, "Z"))
-    if not aware.all():  # only cells not ending in Z can carry a numeric offset
-        other = ~aware & _sign_near_end(t)
-        if other.any():
-            found = pc.match_substring_regex(t.filter(at.from_mask(other)), _OFFSET)
-            aware[other] = at.to_mask(found)
+    other = present & ~aware  # only cells not ending in Z can carry a numeric offset
+    if other.any():
+        cells = t if other.all() else t.filter(at.from_mask(other))
+        may = _sign_near_end(cells)
+        if may.any():
+            found = pc.match_substring_regex(cells.filter(at.from_mask(may)), _OFFSET)
+            aware[np.flatnonzero(other)[may][at.to_mask(found)]] = True
     if aware.all():
         out = _parse_chain(t, formats, utc=True)
     elif aware.any():
