@@ -322,7 +322,7 @@ def _export_values_in_reasons(problems: pd.DataFrame, mapping: SourceMapping) ->
 def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame:
     """A repeated key (same id twice in one file) keeps the first row and quarantines the rest."""
     key = list(KINDS[kind].key)
-    parts = [_whole(at.arrow(typed[col])) for col in key]
+    parts = [at.arrow(typed[col]) for col in key]  # chunk by chunk: not copied whole
     if len(parts) > 1 and any(_holds_separator(p) for p in parts):
         # Keys compare as their parts joined by \x1f: with the separator inside a part, two
         # different splits can join alike, so compare the joined strings themselves.
@@ -337,7 +337,7 @@ def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame
         return _concat([])
     if len(suspects) < len(parts[0]):
         parts = [p.take(pyarrow.array(suspects)) for p in parts]
-    codes = _key_codes(parts)
+    codes = _key_codes([_whole(p) for p in parts])
     present = codes >= 0
     counts = np.bincount(codes[present])
     if not len(counts) or counts.max() < 2:
@@ -368,20 +368,23 @@ def _whole(part: pyarrow.ChunkedArray) -> pyarrow.Array:
     return part.combine_chunks() if isinstance(part, pyarrow.ChunkedArray) else part
 
 
-def _holds_separator(part: pyarrow.Array) -> bool:
+def _holds_separator(part: pyarrow.ChunkedArray) -> bool:
     """Whether any cell holds \\x1f: a byte that in UTF-8 is only ever that character, looked
-    for in the text buffer with numpy (several times faster than a substring kernel)."""
-    offsets = coerce.value_offsets(part)
-    if part.buffers()[2] is None or offsets[-1] == offsets[0]:
-        return False
-    data = np.frombuffer(part.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
-    return bool((data == ord(_SEP)).any())
+    for in the text buffers with numpy (several times faster than a substring kernel)."""
+    for chunk in part.chunks:
+        offsets = coerce.value_offsets(chunk)
+        if chunk.buffers()[2] is None or offsets[-1] == offsets[0]:
+            continue
+        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+        if (data == ord(_SEP)).any():
+            return True
+    return False
 
 
-def _joined_key(parts: list[pyarrow.Array]) -> pyarrow.Array:
+def _joined_key(parts: list[pyarrow.ChunkedArray]) -> pyarrow.ChunkedArray:
     """The key as one Arrow string per row (parts joined by \\x1f), null where any part is."""
     separator = pyarrow.scalar(_SEP, pyarrow.large_string())
-    return _whole(pc.binary_join_element_wise(*parts, separator))
+    return pc.binary_join_element_wise(*parts, separator)
 
 
 def _key_codes(parts: list[pyarrow.Array]) -> np.ndarray:
@@ -408,15 +411,17 @@ def _codes(keys: pyarrow.Array) -> np.ndarray:
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _hash_repeats(part: pyarrow.Array) -> np.ndarray | None:
+def _hash_repeats(part: pyarrow.ChunkedArray) -> np.ndarray | None:
     """Rows whose `part` of the key hashes like another row's (an empty cell has no key):
-    hashed with numpy (`_hashes`) and sorted (an Arrow hash table over millions of distinct
-    ids costs several times more). None when the part comes in too many lengths."""
+    hashed chunk by chunk with numpy (`_hashes`) and sorted (an Arrow hash table over
+    millions of distinct ids costs several times more). None when the part comes in too
+    many lengths."""
     if len(part) == 0 or part.null_count == len(part):
         return np.empty(0, dtype=np.int64)
-    hashes = _hashes(part)
-    if hashes is None:
+    chunks = [_hashes(chunk) for chunk in part.chunks]
+    if any(h is None for h in chunks):
         return None
+    hashes = np.concatenate(chunks)
     present = np.flatnonzero(at.valid(part))
     ordered = np.sort(hashes[present])
     repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,15 +29,23 @@ def _expected(parts: list[tuple[str | None, ...]]) -> list[tuple[int, int]]:
     return out
 
 
+def _chunked(cells: list[str | None]) -> pd.Series:
+    third = len(cells) // 3
+    parts = [cells[:third], cells[third : 2 * third], cells[2 * third :]]
+    text = pa.chunked_array([pa.array(p, pa.large_string()) for p in parts], pa.large_string())
+    return pd.Series(pd.arrays.ArrowStringArray(text)).astype("str")
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(_PART, _PART), max_size=80))
 def test_repeats_match_a_plain_dictionary(keys: list[tuple[str | None, str | None]]) -> None:
     rows = np.arange(len(keys)) + 2
     clean = [tuple(p if p is None or p.strip() else None for p in k) for k in keys]
+    # Columns in several chunks, as a big file's are (Arrow reads it in blocks).
     typed = pd.DataFrame(
         {
-            "doc_type": pd.Series([k[0] for k in clean], dtype="str"),
-            "doc_number": pd.Series([k[1] for k in clean], dtype="str"),
+            "doc_type": _chunked([k[0] for k in clean]),
+            "doc_number": _chunked([k[1] for k in clean]),
         }
     )
     found = duplicates(typed, "open_items", rows)
