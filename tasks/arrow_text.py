@@ -40,6 +40,14 @@ def valid(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return _unpacked(values, lambda chunk: _bits(chunk, 0))
 
 
+def missing(s: pd.Series) -> np.ndarray:
+    """Where a column is empty, as numpy: for text, its Arrow validity bitmap unpacked by
+    numpy (pandas' isna converts it value by value)."""
+    if s.dtype == "str":
+        return ~valid(arrow(s))
+    return s.isna().to_numpy()
+
+
 def from_mask(mask: np.ndarray) -> pa.Array:
     """numpy booleans as an Arrow boolean array (a filter's mask)."""
     bits = np.packbits(mask, bitorder="little")

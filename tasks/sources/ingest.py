@@ -283,7 +283,7 @@ def check_column(schema: pa.DataFrameSchema, name: str, values: pd.Series) -> pd
     column = schema.columns[name]
     found = []
     if not column.nullable:
-        empty = values.isna().to_numpy()
+        empty = at.missing(values)
         if empty.any():
             found.append(_problems(np.flatnonzero(empty), name, REQUIRED_EMPTY))
     for check in column.checks:

@@ -192,20 +192,24 @@ def _row_rule(df: pd.DataFrame, rule: str) -> pd.Series:
     passes. Each check computes only its own rule."""
     cols = set(df.columns)
     if rule == "invoice_has_due_date" and {"doc_type", "due_date"} <= cols:
-        ok = (df["doc_type"] != "invoice") | df["due_date"].notna()
+        ok = ~_is(df["doc_type"], "invoice") | ~at.missing(df["due_date"])
     elif rule == "open_within_amount" and {"open_amount", "amount"} <= cols:
-        ok = ~(df["open_amount"] > df["amount"] + 0.005)
+        ok = ~(df["open_amount"].to_numpy() > df["amount"].to_numpy() + 0.005)  # NaN passes
     elif rule == "promise_has_date" and {"event_type", "promised_date"} <= cols:
-        ok = (df["event_type"] != "promise_to_pay") | df["promised_date"].notna()
+        ok = ~_is(df["event_type"], "promise_to_pay") | ~at.missing(df["promised_date"])
     elif rule == "event_has_subject" and set(ROW_RULE_FIELDS[rule]) <= cols:
-        named = np.logical_or.reduce([df[c].notna().to_numpy() for c in ROW_RULE_FIELDS[rule]])
-        ok = pd.Series(named, index=df.index)
+        ok = np.logical_or.reduce([~at.missing(df[c]) for c in ROW_RULE_FIELDS[rule]])
     else:
         return pd.Series(True, index=df.index)
     # What pandera's ignore_na does for a frame-wide check (a row with every cell empty passes),
     # without it scanning every column of every row.
     empty = ~df[ROW_HAS_VALUE].to_numpy() if ROW_HAS_VALUE in cols else _all_missing(df)
-    return ok.fillna(True).astype(bool) | empty
+    return pd.Series(ok | empty, index=df.index)
+
+
+def _is(s: pd.Series, value: str) -> np.ndarray:
+    """Cells equal to `value` (an empty cell is not)."""
+    return at.to_mask(pc.equal(at.arrow(s), value))
 
 
 def _all_missing(df: pd.DataFrame) -> np.ndarray:
@@ -213,7 +217,7 @@ def _all_missing(df: pd.DataFrame) -> np.ndarray:
     rows = np.arange(len(df))
     for name in df.columns:
         col = df[name] if len(rows) == len(df) else df[name].iloc[rows]
-        rows = rows[col.isna().to_numpy()]
+        rows = rows[at.missing(col)]
         if not len(rows):
             break
     out = np.zeros(len(df), dtype=bool)
