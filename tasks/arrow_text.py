@@ -48,6 +48,29 @@ def missing(s: pd.Series) -> np.ndarray:
     return s.isna().to_numpy()
 
 
+def take(values: pa.ChunkedArray | pa.Array, rows: np.ndarray) -> pa.Array:
+    """The cells at positions `rows`, taken chunk by chunk: Arrow's take on a chunked text
+    column first joins its chunks (a copy of the whole column for a handful of cells)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    if len(chunks) == 1:
+        return chunks[0].take(pa.array(rows))
+    if not len(rows):
+        return pa.array([], type=values.type)
+    bounds = np.cumsum([0, *(len(c) for c in chunks)])
+    which = np.searchsorted(bounds, rows, side="right") - 1
+    order = np.argsort(which, kind="stable")
+    starts = np.searchsorted(which[order], np.arange(len(chunks) + 1))
+    parts = [
+        chunks[k].take(pa.array(rows[order[starts[k] : starts[k + 1]]] - bounds[k]))
+        for k in range(len(chunks))
+        if starts[k + 1] > starts[k]
+    ]
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return pa.concat_arrays(parts).take(pa.array(inverse))
+
+
 def from_mask(mask: np.ndarray) -> pa.Array:
     """numpy booleans as an Arrow boolean array (a filter's mask)."""
     bits = np.packbits(mask, bitorder="little")

@@ -37,3 +37,17 @@ def test_from_mask_equals_arrows_array(mask: list[bool]) -> None:
 def test_an_all_null_column_is_all_false() -> None:
     assert not at.to_mask(pa.nulls(5)).any()
     assert not at.valid(pa.nulls(5, pa.large_string())).any()
+
+
+@settings(max_examples=80, deadline=None)
+@given(_CHUNKS, st.data())
+def test_take_equals_arrows_take(chunks: list[list], data) -> None:
+    # Text chunks (some empty), any positions in any order, repeats included.
+    text = pa.chunked_array(
+        [pa.array([None if v is None else str(v) for v in c], pa.large_string()) for c in chunks],
+        pa.large_string(),
+    )
+    n = len(text)
+    rows = data.draw(st.lists(st.integers(0, max(n - 1, 0)), max_size=30)) if n else []
+    got = at.take(text, np.array(rows, dtype=np.int64))
+    assert got.equals(text.take(pa.array(rows, pa.int64())).combine_chunks())

@@ -336,7 +336,7 @@ def duplicates(typed: pd.DataFrame, kind: str, rows: np.ndarray) -> pd.DataFrame
     elif not len(suspects):
         return _concat([])
     if len(suspects) < len(parts[0]):
-        parts = [p.take(pyarrow.array(suspects)) for p in parts]
+        parts = [at.take(p, suspects) for p in parts]
     codes = _key_codes([_whole(p) for p in parts])
     present = codes >= 0
     counts = np.bincount(codes[present])
@@ -535,7 +535,7 @@ def quarantine_rows(
         header = mapping.header_for(str(field))
         idx = group["index"].to_numpy(np.int64)
         values = (
-            raw.frame[header].iloc[idx].astype(object).to_numpy()
+            np.array(at.take(at.arrow(raw.frame[header]), idx).to_pylist(), dtype=object)
             if header in raw.frame
             else np.full(len(idx), None)
         )
