@@ -287,10 +287,18 @@ def check_column(schema: pa.DataFrameSchema, name: str, values: pd.Series) -> pd
         if empty.any():
             found.append(_problems(np.flatnonzero(empty), name, REQUIRED_EMPTY))
     for check in column.checks:
-        passed = check(values).check_output.to_numpy(dtype=bool)
-        if not passed.all():
-            found.append(_problems(np.flatnonzero(~passed), name, check.error))
+        failed = _failed_rows(check(values).check_output)
+        if len(failed):
+            found.append(_problems(failed, name, check.error))
     return _concat(found)
+
+
+def _failed_rows(output: pd.Series) -> np.ndarray:
+    """The rows a check's answer fails, by its index: a check with pandera's default ignore_na
+    answers only for the filled cells (the frames here are indexed by row position)."""
+    if not isinstance(output, pd.Series):
+        raise TypeError(f"a check must answer row by row, not with {type(output).__name__}")
+    return output.index.to_numpy()[~output.to_numpy(dtype=bool)].astype(np.int64)
 
 
 def check_rows(schema: pa.DataFrameSchema, kind: str, typed: pd.DataFrame) -> pd.DataFrame:
@@ -300,9 +308,9 @@ def check_rows(schema: pa.DataFrameSchema, kind: str, typed: pd.DataFrame) -> pd
     frame = row_rule_frame(typed, kind)
     found = []
     for check in schema.checks:
-        passed = check(frame).check_output.to_numpy(dtype=bool)
-        if not passed.all():
-            found.append(_problems(np.flatnonzero(~passed), blamed[check.error], check.error))
+        failed = _failed_rows(check(frame).check_output)
+        if len(failed):
+            found.append(_problems(failed, blamed[check.error], check.error))
     return _concat(found)
 
 

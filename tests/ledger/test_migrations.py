@@ -7,6 +7,7 @@ import multiprocessing
 import threading
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -111,6 +112,22 @@ def test_file_digests_recorded_before_blake3_keep_their_sha256(ledger_url: str) 
         assert conn.execute(sa.text("SELECT digest FROM source_files")).scalar_one() == (
             f"sha256:{sha}"
         )
+        # A BLAKE3 digest has no SHA-256 to go back to: the downgrade refuses rather than
+        # leave bare hex digits an upgrade would label sha256.
+        conn.execute(
+            sa.text(
+                "INSERT INTO source_files (run_id, source, kind, path, digest, file_format, "
+                "rows_read, rows_accepted, rows_quarantined) "
+                "VALUES (:run, 'events', 'events', 'ev.csv', :digest, 'csv', 1, 1, 0)"
+            ),
+            {"run": run_id, "digest": "blake3:" + "ef" * 32},
+        )
+        conn.commit()
+        with pytest.raises(RuntimeError, match="1 file.*BLAKE3"):
+            command.downgrade(config, "0007")
+        conn.rollback()
+        conn.execute(sa.text("DELETE FROM source_files WHERE source = 'events'"))
+        conn.commit()
         command.downgrade(config, "0007")
         conn.commit()
         assert conn.execute(sa.text("SELECT sha256 FROM source_files")).scalar_one() == sha

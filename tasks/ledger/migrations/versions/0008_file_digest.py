@@ -29,9 +29,20 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # A BLAKE3 digest has no SHA-256 to go back to: the column keeps the hex digits only
-    # (both prefixes, "sha256:" and "blake3:", are 7 characters).
-    op.execute("UPDATE source_files SET digest = substr(digest, 8) WHERE digest LIKE '%:%'")
+    # A BLAKE3 digest has no SHA-256 to go back to, and without its prefix it would pass for
+    # one (an upgrade again would label it sha256): refuse instead of mislabelling.
+    blake3_rows = (
+        op.get_bind()
+        .execute(sa.text("SELECT count(*) FROM source_files WHERE digest LIKE 'blake3:%'"))
+        .scalar_one()
+    )
+    if blake3_rows:
+        raise RuntimeError(
+            f"cannot downgrade below 0008: {blake3_rows} file(s) were recorded with a BLAKE3 "
+            "digest, which the older sha256 column cannot hold; delete those source_files "
+            "rows (or their runs) first if the downgrade is really needed"
+        )
+    op.execute("UPDATE source_files SET digest = substr(digest, 8) WHERE digest LIKE 'sha256:%'")
     with op.batch_alter_table("source_files") as batch:
         batch.alter_column(
             "digest",
