@@ -298,7 +298,11 @@ def _failed_rows(output: pd.Series) -> np.ndarray:
     answers only for the filled cells (the frames here are indexed by row position)."""
     if not isinstance(output, pd.Series):
         raise TypeError(f"a check must answer row by row, not with {type(output).__name__}")
-    return output.index.to_numpy()[~output.to_numpy(dtype=bool)].astype(np.int64)
+    failed = np.flatnonzero(~output.to_numpy(dtype=bool))
+    index = output.index
+    if isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1:
+        return failed.astype(np.int64)  # every row answered: positions are the rows
+    return index.to_numpy()[failed].astype(np.int64)
 
 
 def check_rows(schema: pa.DataFrameSchema, kind: str, typed: pd.DataFrame) -> pd.DataFrame:
