@@ -129,10 +129,6 @@ def value_offsets(arr: pa.Array) -> np.ndarray:
     return offsets[arr.offset : arr.offset + len(arr) + 1].astype(np.int64, copy=False)
 
 
-def _valid(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    return at.valid(arr)
-
-
 def _only(t: pa.ChunkedArray | pa.Array, keep: np.ndarray) -> pa.ChunkedArray:
     """`t` with every cell outside `keep` null, sharing its offsets and text (no copy)."""
     chunks, start = [], 0
@@ -253,7 +249,7 @@ def pick_decimal(votes: dict[str, int], delimiter: str | None) -> str:
 
 def number_column(t: pa.ChunkedArray, decimal: str) -> Parsed:
     n = len(t)
-    present = _valid(t)
+    present = at.valid(t)
     reason = (
         f"unparseable number (this file uses decimal {'commas' if decimal == ',' else 'points'})"
     )
@@ -437,7 +433,7 @@ def _to_float(t: pa.ChunkedArray) -> np.ndarray:
 def datetime_column(t: pa.ChunkedArray, formats: list[str], tz: str) -> Parsed:
     """Timestamps in UTC; those without an offset are read in the export's time zone `tz`."""
     n = len(t)
-    present = _valid(t)
+    present = at.valid(t)
     aware = at.to_mask(pc.ends_with(t, "Z"))
     other = present & ~aware  # only cells not ending in Z can carry a numeric offset
     if other.any():
@@ -526,7 +522,7 @@ def date_column(t: pa.ChunkedArray, formats: list[str]) -> Parsed:
     """Calendar dates (due dates, renewal dates): no time zone, time of day dropped."""
     days = _parse_chain(t, formats, utc=False).astype("datetime64[D]")  # floors, like normalize
     parsed = pd.Series(days.astype("datetime64[us]"))
-    return Parsed(parsed, pd.Series(_valid(t) & np.isnat(days)), "unparseable date")
+    return Parsed(parsed, pd.Series(at.valid(t) & np.isnat(days)), "unparseable date")
 
 
 # --- the pandas-Series interface --------------------------------------------------------------
@@ -603,7 +599,7 @@ def _parse_chain(t: pa.ChunkedArray, formats: list[str], utc: bool) -> np.ndarra
     on the cell and on which spellings the column holds, so it is the same either way."""
     if t.null_count > len(t) // 2:
         # Mostly empty (the promised dates of the few promises): the filled cells only.
-        filled = _valid(t)
+        filled = at.valid(t)
         out = np.full(len(t), _NAT)
         out[filled] = _parse_chain(t.filter(at.from_mask(filled)), formats, utc)
         return out
@@ -644,7 +640,7 @@ def _parse_cells(t: pa.ChunkedArray | pa.Array, formats: list[str], utc: bool) -
     cell defeats it, the cells in the common fixed-width spellings are read by Arrow's cast per
     spelling or digit by digit (the same instants pandas gives them; only valid dates in
     1900-2200, anything else is left to pandas), and pandas tries the formats on the rest."""
-    present = _valid(t)
+    present = at.valid(t)
     out = np.full(len(t), _NAT)
     if "ISO8601" in formats and present.any():
         try:

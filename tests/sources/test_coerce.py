@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tasks import arrow_text as at
 from tasks.sources import coerce
 
 S = lambda *v: pd.Series(list(v), dtype="str")  # noqa: E731
@@ -290,7 +291,7 @@ def test_amounts_in_cents_read_as_the_text_reads(
     # must get the very double the general reader gives it, sign of zero included.
     cells = [_spelt(cents, decimal, grouped) for cents, grouped in amounts] + odd
     t = coerce.trimmed(pa.chunked_array([cells], pa.large_string()))
-    present = coerce._valid(t)
+    present = at.valid(t)
     got = coerce._numbers(t, decimal, present)
     expected = coerce._written_numbers(t, decimal, present)
     assert got.tobytes() == expected.tobytes()
